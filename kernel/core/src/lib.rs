@@ -1,0 +1,14 @@
+//! Policy of the Bulkhead EL2 core, free of hardware access so that it runs and is
+//! tested on the host: the boot manifest, page-table building, scheduling, PSCI
+//! emulation, trap-syndrome decoding and secondary-CPU release.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
+
+pub mod crc32;
+pub mod manifest;
+
+/// Most physical CPUs the core drives.
+pub const MAX_CPUS: usize = 8;

@@ -1,0 +1,6 @@
+//! Board support for Bulkhead: what each supported board is (for the config
+//! tool), what the device tree says about the machine at boot, and the MMIO
+//! drivers the core uses (PL011, GICv2, GICv3).
+#![cfg_attr(not(test), no_std)]
+
+pub mod board;
