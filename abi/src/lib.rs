@@ -23,8 +23,12 @@ pub mod hvc {
     /// lines prefixed with `[<partition name>] `.
     pub const CONSOLE_WRITE: u32 = BASE + 1;
     /// Returns x0 = SUCCESS, x1 = partition id, x2 = calling vCPU index,
-    /// x3 = number of vCPUs of the partition.
+    /// x3 = how many times the partition has been restarted since boot.
     pub const PARTITION_INFO: u32 = BASE + 2;
+    /// The partition declares itself crashed (a panic): x1 = a reason code of
+    /// its choosing. The core reports a fault, as for an exception, and applies
+    /// the partition's restart policy. Does not return.
+    pub const ABORT: u32 = BASE + 3;
 
     /// Most bytes one `CONSOLE_WRITE` carries (x2..x6).
     pub const CONSOLE_WRITE_MAX: usize = 40;
@@ -41,7 +45,7 @@ pub mod hvc {
     /// ABI revision (major, minor).
     pub const ABI_REVISION: (u32, u32) = (0, 1);
     /// Number of calls implemented in the Bulkhead range.
-    pub const IMPLEMENTED_CALLS: u32 = 3;
+    pub const IMPLEMENTED_CALLS: u32 = 4;
 
     /// Packs up to [`CONSOLE_WRITE_MAX`] bytes into the five argument words of
     /// `CONSOLE_WRITE`; returns the words and how many bytes were taken.
