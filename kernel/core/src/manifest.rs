@@ -52,6 +52,10 @@ pub const MAX_NAME_LEN: usize = 32;
 /// clear of `[image start, image end + CORE_RESERVED_BYTES)`.
 pub const CORE_RESERVED_BYTES: u64 = 16 << 20;
 
+/// The last 16 bytes of a system image. The image header's `image_size` says
+/// where the file ends; if these bytes are not there, the file was cut short.
+pub const END_MARKER: [u8; 16] = *b"BULKHEAD-IMG-END";
+
 /// Offset of the `checksum` field in the header.
 const CHECKSUM_OFFSET: usize = 24;
 
