@@ -25,10 +25,17 @@ pub mod hvc {
     /// Returns x0 = SUCCESS, x1 = partition id, x2 = calling vCPU index,
     /// x3 = how many times the partition has been restarted since boot.
     pub const PARTITION_INFO: u32 = BASE + 2;
-    /// The partition declares itself crashed (a panic): x1 = a reason code of
-    /// its choosing. The core reports a fault, as for an exception, and applies
+    /// The partition declares itself crashed: x1 = reason ([`ABORT_PANIC`] or
+    /// [`ABORT_EXCEPTION`]); with `ABORT_EXCEPTION`, x2 = ESR_EL1, x3 = ELR_EL1,
+    /// x4 = FAR_EL1 of the exception its own vectors could not handle. The core
+    /// reports a fault naming the cause, as for a trapped exception, and applies
     /// the partition's restart policy. Does not return.
     pub const ABORT: u32 = BASE + 3;
+
+    /// `ABORT` reason: the partition's program panicked.
+    pub const ABORT_PANIC: u64 = 0;
+    /// `ABORT` reason: an exception the partition's own vectors cannot handle.
+    pub const ABORT_EXCEPTION: u64 = 1;
 
     /// Most bytes one `CONSOLE_WRITE` carries (x2..x6).
     pub const CONSOLE_WRITE_MAX: usize = 40;
