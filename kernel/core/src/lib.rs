@@ -9,6 +9,8 @@ extern crate alloc;
 
 pub mod crc32;
 pub mod manifest;
+pub mod psci;
+pub mod sched;
 
 /// Most physical CPUs the core drives.
 pub const MAX_CPUS: usize = 8;

@@ -1,0 +1,309 @@
+//! Per-CPU scheduling policy: fixed priorities, round robin inside a priority,
+//! vCPUs blocked in WFI until a deadline. One `RunQueue` per physical CPU holds
+//! the vCPUs homed there; vCPUs never migrate, so it needs no locking of its own.
+
+/// Most vCPUs homed on one physical CPU.
+pub const MAX_LOCAL_VCPUS: usize = 16;
+
+/// Scheduling state of one vCPU on its home CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Not started, powered off, or its partition is stopped.
+    Off,
+    /// Ready to run (or running).
+    Runnable,
+    /// Waiting (WFI): until `wake_at` if set, or until made runnable.
+    Blocked,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    vcpu: usize,
+    priority: u8,
+    state: RunState,
+    wake_at: Option<u64>,
+    /// When it was last switched to; the smallest runs next among equals.
+    last_picked: u64,
+}
+
+/// Errors from [`RunQueue::add`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedError {
+    /// More than [`MAX_LOCAL_VCPUS`] on one CPU.
+    Full,
+    /// The vCPU is already in the queue.
+    Duplicate,
+}
+
+/// The vCPUs of one physical CPU.
+#[derive(Debug)]
+pub struct RunQueue {
+    entries: [Option<Entry>; MAX_LOCAL_VCPUS],
+    current: Option<usize>,
+    picks: u64,
+}
+
+impl Default for RunQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunQueue {
+    /// An empty queue.
+    pub const fn new() -> Self {
+        Self {
+            entries: [None; MAX_LOCAL_VCPUS],
+            current: None,
+            picks: 0,
+        }
+    }
+
+    /// Adds a vCPU (global id) in state `Off`.
+    pub fn add(&mut self, vcpu: usize, priority: u8) -> Result<(), SchedError> {
+        if self.slot(vcpu).is_some() {
+            return Err(SchedError::Duplicate);
+        }
+        let free = self
+            .entries
+            .iter_mut()
+            .find(|e| e.is_none())
+            .ok_or(SchedError::Full)?;
+        *free = Some(Entry {
+            vcpu,
+            priority,
+            state: RunState::Off,
+            wake_at: None,
+            last_picked: 0,
+        });
+        Ok(())
+    }
+
+    fn slot(&self, vcpu: usize) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.is_some_and(|e| e.vcpu == vcpu))
+    }
+
+    fn entry_mut(&mut self, vcpu: usize) -> Option<&mut Entry> {
+        self.entries.iter_mut().flatten().find(|e| e.vcpu == vcpu)
+    }
+
+    /// The state of a vCPU, if it is homed here.
+    pub fn state(&self, vcpu: usize) -> Option<RunState> {
+        self.entries
+            .iter()
+            .flatten()
+            .find(|e| e.vcpu == vcpu)
+            .map(|e| e.state)
+    }
+
+    /// Makes a vCPU runnable (start, wake).
+    pub fn set_runnable(&mut self, vcpu: usize) {
+        if let Some(e) = self.entry_mut(vcpu) {
+            e.state = RunState::Runnable;
+            e.wake_at = None;
+        }
+    }
+
+    /// Blocks a vCPU until `wake_at` (counter ticks) or until made runnable.
+    pub fn block(&mut self, vcpu: usize, wake_at: Option<u64>) {
+        if let Some(e) = self.entry_mut(vcpu) {
+            e.state = RunState::Blocked;
+            e.wake_at = wake_at;
+        }
+        if self.current == Some(vcpu) {
+            self.current = None;
+        }
+    }
+
+    /// Takes a vCPU off the CPU (powered off or partition stopped).
+    pub fn set_off(&mut self, vcpu: usize) {
+        if let Some(e) = self.entry_mut(vcpu) {
+            e.state = RunState::Off;
+            e.wake_at = None;
+        }
+        if self.current == Some(vcpu) {
+            self.current = None;
+        }
+    }
+
+    /// Wakes every blocked vCPU whose deadline is at or before `now`;
+    /// true if any woke.
+    pub fn wake_expired(&mut self, now: u64) -> bool {
+        let mut woke = false;
+        for e in self.entries.iter_mut().flatten() {
+            if e.state == RunState::Blocked && e.wake_at.is_some_and(|t| t <= now) {
+                e.state = RunState::Runnable;
+                e.wake_at = None;
+                woke = true;
+            }
+        }
+        woke
+    }
+
+    /// The earliest wake deadline of a blocked vCPU.
+    pub fn next_wake(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .flatten()
+            .filter(|e| e.state == RunState::Blocked)
+            .filter_map(|e| e.wake_at)
+            .min()
+    }
+
+    /// The vCPU chosen by the last [`Self::pick`], if still running.
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+
+    fn top_priority(&self) -> Option<u8> {
+        self.entries
+            .iter()
+            .flatten()
+            .filter(|e| e.state == RunState::Runnable)
+            .map(|e| e.priority)
+            .max()
+    }
+
+    /// True when another runnable vCPU shares the top priority with the
+    /// current one, so a time slice must be armed to rotate between them.
+    pub fn needs_time_slice(&self) -> bool {
+        let Some(top) = self.top_priority() else {
+            return false;
+        };
+        self.entries
+            .iter()
+            .flatten()
+            .filter(|e| e.state == RunState::Runnable && e.priority == top)
+            .count()
+            > 1
+    }
+
+    /// Chooses the vCPU to run. The current vCPU keeps the CPU unless a
+    /// higher priority is runnable or `slice_expired` (then the least recently
+    /// picked vCPU of the top priority runs: round robin).
+    pub fn pick(&mut self, slice_expired: bool) -> Option<usize> {
+        let top = self.top_priority()?;
+        if let Some(cur) = self.current {
+            let keep = self
+                .entries
+                .iter()
+                .flatten()
+                .any(|e| e.vcpu == cur && e.state == RunState::Runnable && e.priority == top);
+            if keep && !(slice_expired && self.needs_time_slice()) {
+                return Some(cur);
+            }
+        }
+        let next = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|e| e.state == RunState::Runnable && e.priority == top)
+            .min_by_key(|e| e.last_picked)
+            .map(|e| e.vcpu)?;
+        self.picks += 1;
+        let stamp = self.picks;
+        if let Some(e) = self.entry_mut(next) {
+            e.last_picked = stamp;
+        }
+        self.current = Some(next);
+        Some(next)
+    }
+
+    /// Number of vCPUs homed here.
+    pub fn len(&self) -> usize {
+        self.entries.iter().flatten().count()
+    }
+
+    /// True if no vCPU is homed here.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(prios: &[(usize, u8)]) -> RunQueue {
+        let mut q = RunQueue::new();
+        for &(v, p) in prios {
+            q.add(v, p).unwrap();
+            q.set_runnable(v);
+        }
+        q
+    }
+
+    #[test]
+    fn empty_and_off_queues_pick_nothing() {
+        let mut q = RunQueue::new();
+        assert_eq!(q.pick(false), None);
+        q.add(3, 1).unwrap();
+        assert_eq!(q.pick(false), None);
+        assert_eq!(q.add(3, 1), Err(SchedError::Duplicate));
+    }
+
+    #[test]
+    fn higher_priority_runs_first_and_preempts() {
+        let mut q = queue(&[(1, 5), (2, 9)]);
+        assert_eq!(q.pick(false), Some(2));
+        q.block(2, Some(100));
+        assert_eq!(q.pick(false), Some(1));
+        assert!(!q.wake_expired(99));
+        assert!(q.wake_expired(100));
+        assert_eq!(q.pick(false), Some(2), "woken high priority preempts");
+    }
+
+    #[test]
+    fn round_robin_only_on_slice_expiry() {
+        let mut q = queue(&[(1, 5), (2, 5), (3, 5)]);
+        let first = q.pick(false).unwrap();
+        assert_eq!(q.pick(false), Some(first), "no rotation without expiry");
+        let mut seen = [first, 0, 0];
+        seen[1] = q.pick(true).unwrap();
+        seen[2] = q.pick(true).unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 2, 3]);
+        assert!(q.needs_time_slice());
+    }
+
+    #[test]
+    fn single_vcpu_keeps_running_through_expiry() {
+        let mut q = queue(&[(7, 1)]);
+        assert_eq!(q.pick(false), Some(7));
+        assert_eq!(q.pick(true), Some(7));
+        assert!(!q.needs_time_slice());
+    }
+
+    #[test]
+    fn blocked_without_deadline_waits_for_wake() {
+        let mut q = queue(&[(1, 1)]);
+        q.block(1, None);
+        assert!(!q.wake_expired(u64::MAX));
+        assert_eq!(q.next_wake(), None);
+        assert_eq!(q.pick(false), None);
+        q.set_runnable(1);
+        assert_eq!(q.pick(false), Some(1));
+    }
+
+    #[test]
+    fn next_wake_is_the_earliest() {
+        let mut q = queue(&[(1, 1), (2, 1), (3, 1)]);
+        q.block(1, Some(50));
+        q.block(2, Some(20));
+        assert_eq!(q.next_wake(), Some(20));
+        q.set_off(3);
+        assert_eq!(q.state(3), Some(RunState::Off));
+    }
+
+    #[test]
+    fn queue_capacity_is_enforced() {
+        let mut q = RunQueue::new();
+        for v in 0..MAX_LOCAL_VCPUS {
+            q.add(v, 0).unwrap();
+        }
+        assert_eq!(q.add(99, 0), Err(SchedError::Full));
+        assert_eq!(q.len(), MAX_LOCAL_VCPUS);
+    }
+}
