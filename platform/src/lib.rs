@@ -4,3 +4,6 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod board;
+pub mod gicv2;
+pub mod gicv3;
+pub mod pl011;
