@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod crc32;
 pub mod manifest;
+pub mod pagetable;
 pub mod psci;
 pub mod sched;
 

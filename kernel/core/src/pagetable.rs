@@ -1,0 +1,1417 @@
+//! One page-table builder for both regimes the core programs: its own EL2 stage-1
+//! map and each partition's stage-2 map (VMSAv8-64, 4 KiB granule, 48-bit output
+//! addresses).
+//!
+//! The builder never touches memory itself: tables are reached through
+//! [`TableMemory`], which the kernel implements over its boot allocator and the
+//! host tests over a fake. That keeps every decision here testable on the host.
+//!
+//! Format (Arm ARM D8.3 "Translation table descriptor formats"):
+//!
+//! - Each table is 4 KiB: 512 descriptors of 8 bytes. Level n resolves address
+//!   bits `[12 + 9 * (3 - n) + 8 : 12 + 9 * (3 - n)]`; level 0 is bits 47:39,
+//!   level 3 is bits 20:12.
+//! - Bit 0 is valid. At levels 0-2, bit 1 set means "table descriptor", clear
+//!   means "block descriptor" (1 GiB at level 1, 2 MiB at level 2; level 0 has no
+//!   blocks with a 4 KiB granule). At level 3, bits 1:0 must be 0b11 (page).
+//! - Output address: bits 47:12 (47:21 for 2 MiB blocks, 47:30 for 1 GiB).
+//!
+//! Ordering: the builder only stores descriptors. Before the tables are used,
+//! or after changing live ones, the caller issues `DSB ISHST` and the matching
+//! TLB invalidation. Replacing a live block by a table (what [`PageTable::unmap`]
+//! does to carve a hole out of a block) needs break-before-make
+//! (Arm ARM D8.16.1 "Using break-before-make when updating translation table
+//! entries"); the kernel only unmaps parts of blocks in tables that are not yet
+//! live, or invalidates the TLB for the whole block afterwards.
+
+use core::fmt;
+
+/// Size of a translation granule and of one table.
+pub const PAGE_SIZE: u64 = 4096;
+/// Descriptors per table.
+const ENTRIES: usize = 512;
+/// Deepest level: 4 KiB pages.
+const LAST_LEVEL: u8 = 3;
+/// Highest output address bit this descriptor format carries (no FEAT_LPA2).
+const OUTPUT_ADDRESS_BITS: u8 = 48;
+/// Smallest and largest input address sizes this builder accepts. 25 bits is
+/// the smallest a 4 KiB-granule regime supports without FEAT_TTST (T0SZ = 39),
+/// 48 the largest without FEAT_LPA2.
+const MIN_VA_BITS: u8 = 25;
+const MAX_VA_BITS: u8 = 48;
+
+/// Descriptor bit 0: the entry is valid (Arm ARM D8.3.1).
+const DESC_VALID: u64 = 1 << 0;
+/// Descriptor bit 1: table (levels 0-2) or page (level 3).
+const DESC_TABLE_OR_PAGE: u64 = 1 << 1;
+/// Bits 1:0 of a table or page descriptor.
+const DESC_TYPE_TABLE_OR_PAGE: u64 = DESC_VALID | DESC_TABLE_OR_PAGE;
+/// Bits 1:0 of a block descriptor.
+const DESC_TYPE_BLOCK: u64 = DESC_VALID;
+/// Output / next-table address bits 47:12.
+const DESC_ADDRESS_MASK: u64 = ((1 << OUTPUT_ADDRESS_BITS) - 1) & !(PAGE_SIZE - 1);
+
+/// Access flag, lower attribute bit 10. Set in every leaf so the first access
+/// does not take an Access flag fault (the core does not track accesses).
+const ATTR_AF: u64 = 1 << 10;
+/// Shareability, bits 9:8: 0b11 = Inner Shareable (Arm ARM D8.3.2). Device
+/// memory is always treated as Outer Shareable, so the field is left 0 there.
+const ATTR_SH_INNER: u64 = 0b11 << 8;
+/// Execute-never, upper attribute bit 54. The EL2 regime (HCR_EL2.E2H = 0) has
+/// a single XN bit; at stage 2 bit 54 is XN[1] and bit 53 (XN[0], FEAT_XNX) is
+/// left 0, which makes the mapping non-executable at EL1 and EL0 alike.
+const ATTR_XN: u64 = 1 << 54;
+
+/// Stage 1: AttrIndx, bits 4:2, an index into MAIR_EL2.
+const S1_ATTR_INDX_SHIFT: u32 = 2;
+const S1_ATTR_INDX_MASK: u64 = 0b111 << S1_ATTR_INDX_SHIFT;
+/// MAIR_EL2 index used for Normal memory.
+const MAIR_INDEX_NORMAL: u64 = 0;
+/// MAIR_EL2 index used for Device-nGnRE memory.
+const MAIR_INDEX_DEVICE: u64 = 1;
+/// Stage 1: AP[2], bit 7: read-only when set.
+const S1_AP_READ_ONLY: u64 = 1 << 7;
+/// Stage 1: AP[1], bit 6. In a regime with one privilege level (EL2 with
+/// HCR_EL2.E2H = 0) AP[1] is RES1 (Arm ARM D8.4.1.2, "stage 1 data access
+/// permissions for a translation regime that supports one privilege level");
+/// Linux's nVHE hypervisor tables set it as well.
+const S1_AP1_RES1: u64 = 1 << 6;
+
+/// Stage 2: MemAttr, bits 5:2 (Arm ARM D8.6.5 "Stage 2 memory type and
+/// Cacheability attributes when FEAT_S2FWB is disabled").
+const S2_MEMATTR_SHIFT: u32 = 2;
+const S2_MEMATTR_MASK: u64 = 0b1111 << S2_MEMATTR_SHIFT;
+/// MemAttr 0b1111: Normal, Outer Write-Back, Inner Write-Back.
+const S2_MEMATTR_NORMAL_WB: u64 = 0b1111;
+/// MemAttr 0b0001: Device-nGnRE.
+const S2_MEMATTR_DEVICE_NGNRE: u64 = 0b0001;
+/// Stage 2: S2AP[0], bit 6: reads allowed.
+const S2AP_READ: u64 = 1 << 6;
+/// Stage 2: S2AP[1], bit 7: writes allowed.
+const S2AP_WRITE: u64 = 1 << 7;
+
+/// MAIR_EL2 value matching the AttrIndx this builder writes for [`Regime::El2Stage1`]
+/// (Arm ARM D19.2 MAIR_EL2): Attr0 = 0xFF, Normal memory, Inner and Outer
+/// Write-Back Non-transient, Read- and Write-Allocate; Attr1 = 0x04,
+/// Device-nGnRE.
+pub const MAIR_EL2: u64 = 0xFF << (8 * MAIR_INDEX_NORMAL) | 0x04 << (8 * MAIR_INDEX_DEVICE);
+
+/// Where the builder gets and reaches table memory.
+pub trait TableMemory {
+    /// Allocates one zeroed, 4 KiB-aligned 4 KiB table; returns its physical address.
+    fn alloc_table(&mut self) -> Option<u64>;
+    /// Reads descriptor `index` (0..512) of the table at `table_pa`.
+    fn read(&self, table_pa: u64, index: usize) -> u64;
+    /// Writes descriptor `index` (0..512) of the table at `table_pa`.
+    fn write(&mut self, table_pa: u64, index: usize, descriptor: u64);
+}
+
+/// Which translation regime the tables are for; it decides the attribute encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regime {
+    /// The EL2 stage-1 regime (TTBR0_EL2, HCR_EL2.E2H = 0): one privilege level.
+    El2Stage1,
+    /// A partition's stage-2 regime (VTTBR_EL2).
+    Stage2,
+}
+
+/// Memory type of a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemType {
+    /// Normal memory, Inner and Outer Write-Back, Inner Shareable.
+    Normal,
+    /// Device-nGnRE (MMIO).
+    Device,
+}
+
+/// Access rights and memory type of a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attrs {
+    /// Loads allowed.
+    pub read: bool,
+    /// Stores allowed.
+    pub write: bool,
+    /// Instruction fetches allowed.
+    pub exec: bool,
+    /// Memory type.
+    pub mem: MemType,
+}
+
+impl Attrs {
+    /// Normal memory, read/write, not executable.
+    pub const RW: Self = Self {
+        read: true,
+        write: true,
+        exec: false,
+        mem: MemType::Normal,
+    };
+    /// Normal memory, read-only, not executable.
+    pub const RO: Self = Self {
+        read: true,
+        write: false,
+        exec: false,
+        mem: MemType::Normal,
+    };
+    /// Normal memory, read-only, executable.
+    pub const RX: Self = Self {
+        read: true,
+        write: false,
+        exec: true,
+        mem: MemType::Normal,
+    };
+    /// Normal memory, read/write, executable (guest RAM at stage 2).
+    pub const RWX: Self = Self {
+        read: true,
+        write: true,
+        exec: true,
+        mem: MemType::Normal,
+    };
+    /// Device memory, read/write, never executable.
+    pub const DEVICE: Self = Self {
+        read: true,
+        write: true,
+        exec: false,
+        mem: MemType::Device,
+    };
+}
+
+/// Why a page-table operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// An address or size is not a multiple of 4 KiB.
+    Misaligned,
+    /// The range does not fit the input address space, or the output address
+    /// does not fit 48 bits.
+    OutOfRange,
+    /// Part of the range is already mapped; `va` is the first mapped address.
+    AlreadyMapped {
+        /// First input address of the range that is already mapped.
+        va: u64,
+    },
+    /// [`TableMemory::alloc_table`] had no table left.
+    OutOfMemory,
+    /// The input address size is outside 25..=48 bits.
+    UnsupportedVaBits {
+        /// The size asked for.
+        va_bits: u8,
+    },
+    /// The regime cannot express these attributes.
+    UnsupportedAttrs {
+        /// The attributes asked for.
+        attrs: Attrs,
+    },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Misaligned => {
+                write!(f, "the address or size is not a multiple of the 4 KiB page size")
+            }
+            Self::OutOfRange => write!(
+                f,
+                "the range does not fit the table's input address space or 48-bit physical addresses"
+            ),
+            Self::AlreadyMapped { va } => {
+                write!(f, "the range overlaps an existing mapping at {va:#x}")
+            }
+            Self::OutOfMemory => write!(f, "there is no memory left for another page table"),
+            Self::UnsupportedVaBits { va_bits } => write!(
+                f,
+                "an input address size of {va_bits} bits is not supported (must be {MIN_VA_BITS} to {MAX_VA_BITS})"
+            ),
+            Self::UnsupportedAttrs { attrs } => write!(
+                f,
+                "the attributes {attrs:?} cannot be expressed (EL2 stage-1 mappings are always readable; device memory is never executable)"
+            ),
+        }
+    }
+}
+
+/// One leaf mapping found by [`PageTable::mappings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// First input address.
+    pub va: u64,
+    /// First output address.
+    pub pa: u64,
+    /// Bytes mapped by this descriptor: 1 GiB, 2 MiB or 4 KiB.
+    pub size: u64,
+    /// Translation level of the descriptor (1, 2 or 3).
+    pub level: u8,
+    /// Access rights and memory type.
+    pub attrs: Attrs,
+}
+
+/// A translation table tree: its root and the shape of the address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTable {
+    root: u64,
+    regime: Regime,
+    va_bits: u8,
+    start_level: u8,
+}
+
+/// Address bits below the field a level resolves.
+const fn level_shift(level: u8) -> u32 {
+    12 + 9 * (LAST_LEVEL - level) as u32
+}
+
+/// Bytes covered by one descriptor at `level`.
+const fn level_size(level: u8) -> u64 {
+    1 << level_shift(level)
+}
+
+/// Descriptor index of `va` in a table at `level`.
+const fn level_index(va: u64, level: u8) -> usize {
+    ((va >> level_shift(level)) as usize) & (ENTRIES - 1)
+}
+
+/// First address of the next `level`-sized slot after the one holding `va`.
+const fn next_slot(va: u64, level: u8) -> u64 {
+    (va | (level_size(level) - 1)).saturating_add(1)
+}
+
+/// Whether a level may hold a block or page descriptor (no level-0 blocks with
+/// a 4 KiB granule, Arm ARM D8.3.1).
+const fn level_allows_leaf(level: u8) -> bool {
+    level >= 1
+}
+
+/// The initial lookup level for an input address size. For a 4 KiB granule the
+/// EL2 stage-1 regime starts at level 0 for T0SZ 16..=24, level 1 for 25..=33 and
+/// level 2 for 34..=39 (Arm ARM D8.2.6 "Selecting the initial lookup level");
+/// stage 2 uses the same levels so that no concatenated root tables are needed
+/// (VTCR_EL2.SL0 then says which).
+const fn start_level_for(va_bits: u8) -> u8 {
+    if va_bits > 39 {
+        0
+    } else if va_bits > 30 {
+        1
+    } else {
+        2
+    }
+}
+
+impl PageTable {
+    /// Allocates an empty root table for an input address space of `va_bits`
+    /// bits (25..=48). The walk starts at level 0 for more than 39 bits, level 1
+    /// for 31..=39 bits and level 2 for 25..=30 bits, as the architecture
+    /// requires for a 4 KiB granule without concatenated tables.
+    pub fn new(mem: &mut impl TableMemory, regime: Regime, va_bits: u8) -> Result<Self, MapError> {
+        if !(MIN_VA_BITS..=MAX_VA_BITS).contains(&va_bits) {
+            return Err(MapError::UnsupportedVaBits { va_bits });
+        }
+        let root = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+        Ok(Self {
+            root,
+            regime,
+            va_bits,
+            start_level: start_level_for(va_bits),
+        })
+    }
+
+    /// Physical address of the root table, for TTBR0_EL2 or VTTBR_EL2.BADDR.
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The initial lookup level (0, 1 or 2).
+    pub fn start_level(&self) -> u8 {
+        self.start_level
+    }
+
+    /// Input address size in bits.
+    pub fn va_bits(&self) -> u8 {
+        self.va_bits
+    }
+
+    /// The regime the descriptors are encoded for.
+    pub fn regime(&self) -> Regime {
+        self.regime
+    }
+
+    /// Maps `[va, va + size)` to `[pa, pa + size)`. All three must be 4 KiB
+    /// aligned. Uses 1 GiB blocks (level 1) and 2 MiB blocks (level 2) wherever
+    /// `va`, `pa` and the remaining size allow, 4 KiB pages otherwise. Refuses to
+    /// overwrite any existing valid mapping; on any error nothing new stays
+    /// mapped (tables allocated on the way may remain, empty).
+    pub fn map(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+    ) -> Result<(), MapError> {
+        let end = self.check_range(va, size)?;
+        check_aligned(pa)?;
+        let pa_end = pa.checked_add(size).ok_or(MapError::OutOfRange)?;
+        if pa_end > 1 << OUTPUT_ADDRESS_BITS {
+            return Err(MapError::OutOfRange);
+        }
+        let leaf_bits = leaf_attribute_bits(self.regime, attrs)?;
+        if let Some(mapped) = self.first_mapped(mem, va, end) {
+            return Err(MapError::AlreadyMapped { va: mapped });
+        }
+
+        let mut cursor = va;
+        while cursor < end {
+            let out = pa + (cursor - va);
+            match self.map_one(mem, cursor, out, end - cursor, leaf_bits) {
+                Ok(mapped) => cursor += mapped,
+                Err(error) => {
+                    // Roll back: everything in [va, cursor) was mapped by this
+                    // call with leaves wholly inside the range, so unmapping it
+                    // never needs to split a block and cannot fail.
+                    let _ = self.unmap(mem, va, cursor - va);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every mapping in `[va, va + size)` (4 KiB aligned). A block that
+    /// straddles a boundary of the range is split into a next-level table that
+    /// keeps the rest of the block mapped, so guard pages can be carved out of a
+    /// block-mapped range. Parts of the range that were not mapped are fine.
+    pub fn unmap(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        let end = self.check_range(va, size)?;
+        let mut cursor = va;
+        'range: while cursor < end {
+            let mut table = self.root;
+            let mut level = self.start_level;
+            loop {
+                let index = level_index(cursor, level);
+                let descriptor = mem.read(table, index);
+                if descriptor & DESC_VALID == 0 {
+                    cursor = next_slot(cursor, level).min(end);
+                    continue 'range;
+                }
+                if is_table(descriptor, level) {
+                    table = descriptor & DESC_ADDRESS_MASK;
+                    level += 1;
+                    continue;
+                }
+                let slot_start = cursor & !(level_size(level) - 1);
+                let slot_end = slot_start.saturating_add(level_size(level));
+                if slot_start == cursor && slot_end <= end {
+                    mem.write(table, index, 0);
+                    cursor = slot_end;
+                } else {
+                    // Only part of this block goes: replace it by a table that
+                    // maps the same memory one level down, then walk again.
+                    split_block(mem, table, index, descriptor, level)?;
+                }
+                continue 'range;
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks the tables: the output address and attributes for `va`, or `None`
+    /// if `va` is unmapped, outside the input address space, or described by a
+    /// descriptor this builder never writes.
+    pub fn translate(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, Attrs)> {
+        if va >> self.va_bits != 0 {
+            return None;
+        }
+        let (descriptor, level) = self.find_leaf(mem, va)?;
+        let offset = va & (level_size(level) - 1);
+        let base = descriptor & DESC_ADDRESS_MASK & !(level_size(level) - 1);
+        Some((base + offset, decode_attrs(self.regime, descriptor)?))
+    }
+
+    /// Calls `visit` for every leaf descriptor, in input-address order.
+    pub fn mappings(&self, mem: &impl TableMemory, mut visit: impl FnMut(Mapping)) {
+        self.visit_table(mem, self.root, self.start_level, 0, &mut visit);
+    }
+
+    fn visit_table(
+        &self,
+        mem: &impl TableMemory,
+        table: u64,
+        level: u8,
+        base_va: u64,
+        visit: &mut impl FnMut(Mapping),
+    ) {
+        for index in 0..self.entries_at(level) {
+            let descriptor = mem.read(table, index);
+            if descriptor & DESC_VALID == 0 {
+                continue;
+            }
+            let va = base_va + ((index as u64) << level_shift(level));
+            if is_table(descriptor, level) {
+                self.visit_table(mem, descriptor & DESC_ADDRESS_MASK, level + 1, va, visit);
+            } else if let Some(attrs) = decode_attrs(self.regime, descriptor) {
+                visit(Mapping {
+                    va,
+                    pa: descriptor & DESC_ADDRESS_MASK & !(level_size(level) - 1),
+                    size: level_size(level),
+                    level,
+                    attrs,
+                });
+            }
+        }
+    }
+
+    /// Descriptors used in a table at `level`: all 512 below the root, fewer at
+    /// the root when the input address size does not fill it.
+    fn entries_at(&self, level: u8) -> usize {
+        if level == self.start_level {
+            let bits = u32::from(self.va_bits).saturating_sub(level_shift(level));
+            (1usize << bits).min(ENTRIES)
+        } else {
+            ENTRIES
+        }
+    }
+
+    /// Checks a range against alignment and the input address space; returns its end.
+    fn check_range(&self, va: u64, size: u64) -> Result<u64, MapError> {
+        check_aligned(va)?;
+        check_aligned(size)?;
+        let end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
+        if end > 1 << self.va_bits {
+            return Err(MapError::OutOfRange);
+        }
+        Ok(end)
+    }
+
+    /// The leaf descriptor translating `va` and its level.
+    fn find_leaf(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, u8)> {
+        let mut table = self.root;
+        let mut level = self.start_level;
+        loop {
+            let descriptor = mem.read(table, level_index(va, level));
+            if descriptor & DESC_VALID == 0 {
+                return None;
+            }
+            if !is_table(descriptor, level) {
+                return level_allows_leaf(level).then_some((descriptor, level));
+            }
+            table = descriptor & DESC_ADDRESS_MASK;
+            level += 1;
+        }
+    }
+
+    /// First mapped input address in `[va, end)`, skipping unmapped space a whole
+    /// invalid descriptor at a time.
+    fn first_mapped(&self, mem: &impl TableMemory, va: u64, end: u64) -> Option<u64> {
+        let mut cursor = va;
+        'range: while cursor < end {
+            let mut table = self.root;
+            let mut level = self.start_level;
+            loop {
+                let descriptor = mem.read(table, level_index(cursor, level));
+                if descriptor & DESC_VALID == 0 {
+                    cursor = next_slot(cursor, level);
+                    continue 'range;
+                }
+                if !is_table(descriptor, level) {
+                    return Some(cursor);
+                }
+                table = descriptor & DESC_ADDRESS_MASK;
+                level += 1;
+            }
+        }
+        None
+    }
+
+    /// Maps the largest block that fits at `va` (at most `remaining` bytes) and
+    /// returns its size. Descends through existing tables; a level already
+    /// holding a table gets its mapping one level further down.
+    fn map_one(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        remaining: u64,
+        leaf_bits: u64,
+    ) -> Result<u64, MapError> {
+        let mut table = self.root;
+        let mut level = self.start_level;
+        loop {
+            let size = level_size(level);
+            let fits = level_allows_leaf(level)
+                && va & (size - 1) == 0
+                && pa & (size - 1) == 0
+                && remaining >= size;
+            let index = level_index(va, level);
+            let descriptor = mem.read(table, index);
+            if descriptor & DESC_VALID == 0 {
+                if fits {
+                    let kind = if level == LAST_LEVEL {
+                        DESC_TYPE_TABLE_OR_PAGE
+                    } else {
+                        DESC_TYPE_BLOCK
+                    };
+                    mem.write(table, index, pa | leaf_bits | kind);
+                    return Ok(size);
+                }
+                let next = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+                mem.write(table, index, next | DESC_TYPE_TABLE_OR_PAGE);
+                table = next;
+            } else if is_table(descriptor, level) {
+                table = descriptor & DESC_ADDRESS_MASK;
+            } else {
+                return Err(MapError::AlreadyMapped { va });
+            }
+            level += 1;
+        }
+    }
+}
+
+/// Whether a valid descriptor at `level` points to a next-level table.
+const fn is_table(descriptor: u64, level: u8) -> bool {
+    level < LAST_LEVEL && descriptor & DESC_TABLE_OR_PAGE != 0
+}
+
+fn check_aligned(value: u64) -> Result<(), MapError> {
+    if value & (PAGE_SIZE - 1) == 0 {
+        Ok(())
+    } else {
+        Err(MapError::Misaligned)
+    }
+}
+
+/// Replaces the block at `table[index]` (a leaf at `level` < 3) by a next-level
+/// table mapping the same output range with the same attributes. The new
+/// table is filled before it is linked, so a walker never sees it half-built.
+fn split_block(
+    mem: &mut impl TableMemory,
+    table: u64,
+    index: usize,
+    block: u64,
+    level: u8,
+) -> Result<(), MapError> {
+    let child_level = level + 1;
+    let child = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+    let base = block & DESC_ADDRESS_MASK & !(level_size(level) - 1);
+    let attributes = block & !DESC_ADDRESS_MASK & !DESC_TYPE_TABLE_OR_PAGE;
+    let kind = if child_level == LAST_LEVEL {
+        DESC_TYPE_TABLE_OR_PAGE
+    } else {
+        DESC_TYPE_BLOCK
+    };
+    for child_index in 0..ENTRIES {
+        let out = base + ((child_index as u64) << level_shift(child_level));
+        mem.write(child, child_index, out | attributes | kind);
+    }
+    mem.write(table, index, child | DESC_TYPE_TABLE_OR_PAGE);
+    Ok(())
+}
+
+/// Leaf descriptor bits other than the address and type, or why the regime
+/// cannot express `attrs`. Device mappings that ask to be executable are refused
+/// rather than silently made non-executable: speculative instruction fetches
+/// from MMIO are never wanted, and refusing keeps `translate` a faithful
+/// round-trip of what was asked.
+fn leaf_attribute_bits(regime: Regime, attrs: Attrs) -> Result<u64, MapError> {
+    if attrs.mem == MemType::Device && attrs.exec {
+        return Err(MapError::UnsupportedAttrs { attrs });
+    }
+    let shareability = match attrs.mem {
+        MemType::Normal => ATTR_SH_INNER,
+        MemType::Device => 0,
+    };
+    let execute_never = if attrs.exec { 0 } else { ATTR_XN };
+    let permissions_and_type = match regime {
+        Regime::El2Stage1 => {
+            // AP[2:1] has no "no read" encoding with one privilege level.
+            if !attrs.read {
+                return Err(MapError::UnsupportedAttrs { attrs });
+            }
+            let index = match attrs.mem {
+                MemType::Normal => MAIR_INDEX_NORMAL,
+                MemType::Device => MAIR_INDEX_DEVICE,
+            };
+            let read_only = if attrs.write { 0 } else { S1_AP_READ_ONLY };
+            index << S1_ATTR_INDX_SHIFT | S1_AP1_RES1 | read_only
+        }
+        Regime::Stage2 => {
+            let memattr = match attrs.mem {
+                MemType::Normal => S2_MEMATTR_NORMAL_WB,
+                MemType::Device => S2_MEMATTR_DEVICE_NGNRE,
+            };
+            let read = if attrs.read { S2AP_READ } else { 0 };
+            let write = if attrs.write { S2AP_WRITE } else { 0 };
+            memattr << S2_MEMATTR_SHIFT | read | write
+        }
+    };
+    Ok(ATTR_AF | shareability | execute_never | permissions_and_type)
+}
+
+/// The attributes a leaf descriptor encodes; `None` for a memory type this
+/// builder never writes.
+fn decode_attrs(regime: Regime, descriptor: u64) -> Option<Attrs> {
+    let exec = descriptor & ATTR_XN == 0;
+    match regime {
+        Regime::El2Stage1 => {
+            let mem = match (descriptor & S1_ATTR_INDX_MASK) >> S1_ATTR_INDX_SHIFT {
+                MAIR_INDEX_NORMAL => MemType::Normal,
+                MAIR_INDEX_DEVICE => MemType::Device,
+                _ => return None,
+            };
+            let write = descriptor & S1_AP_READ_ONLY == 0;
+            Some(Attrs {
+                read: true,
+                write,
+                exec,
+                mem,
+            })
+        }
+        Regime::Stage2 => {
+            let mem = match (descriptor & S2_MEMATTR_MASK) >> S2_MEMATTR_SHIFT {
+                S2_MEMATTR_NORMAL_WB => MemType::Normal,
+                S2_MEMATTR_DEVICE_NGNRE => MemType::Device,
+                _ => return None,
+            };
+            let read = descriptor & S2AP_READ != 0;
+            let write = descriptor & S2AP_WRITE != 0;
+            Some(Attrs {
+                read,
+                write,
+                exec,
+                mem,
+            })
+        }
+    }
+}
+
+/// Converts ID_AA64MMFR0_EL1.PARange (Arm ARM D19.2 ID_AA64MMFR0_EL1, bits 3:0)
+/// to a physical address size in bits; `None` for reserved values.
+pub fn pa_range_bits(parange: u8) -> Option<u8> {
+    Some(match parange {
+        0b0000 => 32,
+        0b0001 => 36,
+        0b0010 => 40,
+        0b0011 => 42,
+        0b0100 => 44,
+        0b0101 => 48,
+        0b0110 => 52,
+        _ => return None,
+    })
+}
+
+/// The PS / physical-size field encoding shared by TCR_EL2.PS and VTCR_EL2.PS:
+/// the largest size not above `pa_bits`. Sizes above 48 bits use 48, because
+/// this descriptor format carries 48-bit output addresses (52 needs FEAT_LPA2
+/// and TCR.DS).
+fn physical_size_field(pa_bits: u8) -> u64 {
+    match pa_bits {
+        0..=35 => 0b000,
+        36..=39 => 0b001,
+        40..=41 => 0b010,
+        42..=43 => 0b011,
+        44..=47 => 0b100,
+        _ => 0b101,
+    }
+}
+
+/// Translation-control fields shared by TCR_EL2 and VTCR_EL2 at the same bit
+/// positions (Arm ARM D19.2 TCR_EL2 and VTCR_EL2): T0SZ bits 5:0, IRGN0 bits
+/// 9:8 = 0b01 (Normal Inner Write-Back Read-Allocate Write-Allocate), ORGN0 bits
+/// 11:10 = 0b01 (the same, outer), SH0 bits 13:12 = 0b11 (Inner Shareable),
+/// TG0 bits 15:14 = 0b00 (4 KiB granule), PS bits 18:16.
+fn walk_control_fields(table: &PageTable, pa_bits: u8) -> u64 {
+    let t0sz = 64 - u64::from(table.va_bits);
+    let irgn0 = 0b01 << 8;
+    let orgn0 = 0b01 << 10;
+    let sh0 = 0b11 << 12;
+    let tg0_4k = 0b00 << 14;
+    t0sz | irgn0 | orgn0 | sh0 | tg0_4k | physical_size_field(pa_bits) << 16
+}
+
+/// VTCR_EL2 for a stage-2 table (Arm ARM D19.2 VTCR_EL2), given the physical
+/// address size from [`pa_range_bits`]: T0SZ = 64 - va_bits; SL0 (bits 7:6,
+/// 4 KiB granule) = 0b00 to start at level 2, 0b01 at level 1, 0b10 at level 0;
+/// inner/outer Write-Back Write-Allocate, Inner Shareable walks; 4 KiB granule;
+/// PS; bit 31 RES1. VS (16-bit VMIDs), HA/HD and the FEAT_XNX/FEAT_S2FWB
+/// controls stay 0. The IPA size must not exceed `pa_bits`.
+pub fn vtcr_el2(table: &PageTable, pa_bits: u8) -> u64 {
+    let sl0 = match table.start_level {
+        0 => 0b10,
+        1 => 0b01,
+        _ => 0b00,
+    };
+    const VTCR_EL2_RES1: u64 = 1 << 31;
+    walk_control_fields(table, pa_bits) | sl0 << 6 | VTCR_EL2_RES1
+}
+
+/// TCR_EL2 for the EL2 stage-1 table when HCR_EL2.E2H = 0 (Arm ARM D19.2
+/// TCR_EL2): T0SZ = 64 - va_bits (the initial level follows from it),
+/// inner/outer Write-Back Write-Allocate, Inner Shareable walks, 4 KiB granule,
+/// PS, and the RES1 bits 31 and 23. TBI, HA, HD and HPD stay 0.
+pub fn tcr_el2(table: &PageTable, pa_bits: u8) -> u64 {
+    const TCR_EL2_RES1: u64 = 1 << 31 | 1 << 23;
+    walk_control_fields(table, pa_bits) | TCR_EL2_RES1
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    const KIB4: u64 = 4 << 10;
+    const MIB2: u64 = 2 << 20;
+    const GIB1: u64 = 1 << 30;
+
+    /// Tables in a map keyed by a fake physical address; optionally limited.
+    struct FakeMemory {
+        tables: BTreeMap<u64, Vec<u64>>,
+        next: u64,
+        limit: usize,
+    }
+
+    impl FakeMemory {
+        fn new() -> Self {
+            Self::with_limit(usize::MAX)
+        }
+
+        fn with_limit(limit: usize) -> Self {
+            Self {
+                tables: BTreeMap::new(),
+                next: 0x8000_0000,
+                limit,
+            }
+        }
+    }
+
+    impl TableMemory for FakeMemory {
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.tables.len() >= self.limit {
+                return None;
+            }
+            let pa = self.next;
+            self.next += PAGE_SIZE;
+            self.tables.insert(pa, vec![0; ENTRIES]);
+            Some(pa)
+        }
+
+        fn read(&self, table_pa: u64, index: usize) -> u64 {
+            self.tables[&table_pa][index]
+        }
+
+        fn write(&mut self, table_pa: u64, index: usize, descriptor: u64) {
+            assert_eq!(table_pa % PAGE_SIZE, 0);
+            self.tables
+                .get_mut(&table_pa)
+                .expect("write to a table that was never allocated")[index] = descriptor;
+        }
+    }
+
+    fn leaf_counts(table: &PageTable, mem: &FakeMemory) -> [usize; 4] {
+        let mut counts = [0; 4];
+        table.mappings(mem, |m| counts[usize::from(m.level)] += 1);
+        counts
+    }
+
+    fn stage2(mem: &mut FakeMemory, va_bits: u8) -> PageTable {
+        PageTable::new(mem, Regime::Stage2, va_bits).unwrap()
+    }
+
+    #[test]
+    fn start_levels_follow_input_size() {
+        let mut mem = FakeMemory::new();
+        for (bits, level) in [
+            (48, 0),
+            (44, 0),
+            (40, 0),
+            (39, 1),
+            (32, 1),
+            (31, 1),
+            (30, 2),
+            (25, 2),
+        ] {
+            let table = PageTable::new(&mut mem, Regime::El2Stage1, bits).unwrap();
+            assert_eq!(table.start_level(), level, "{bits} bits");
+            assert_eq!(table.va_bits(), bits);
+        }
+        for bits in [0, 24, 49, 64] {
+            assert_eq!(
+                PageTable::new(&mut mem, Regime::Stage2, bits),
+                Err(MapError::UnsupportedVaBits { va_bits: bits })
+            );
+        }
+    }
+
+    #[test]
+    fn root_is_the_allocated_table() {
+        let mut mem = FakeMemory::new();
+        let table = stage2(&mut mem, 40);
+        assert!(mem.tables.contains_key(&table.root()));
+        assert_eq!(table.regime(), Regime::Stage2);
+    }
+
+    #[test]
+    fn block_selection_uses_largest_aligned_blocks() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        // 4 KiB before a 2 MiB boundary, then up to a 1 GiB boundary, two 1 GiB
+        // blocks, 2 MiB more and one trailing page.
+        let va = GIB1 - MIB2 - KIB4;
+        let size = KIB4 + MIB2 + 2 * GIB1 + MIB2 + KIB4;
+        table.map(&mut mem, va, va, size, Attrs::RWX).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 2, 2, 2]);
+        assert_eq!(table.translate(&mem, va), Some((va, Attrs::RWX)));
+        assert_eq!(
+            table.translate(&mem, va + size - 1),
+            Some((va + size - 1, Attrs::RWX))
+        );
+        assert_eq!(table.translate(&mem, va + size), None);
+        assert_eq!(table.translate(&mem, va - 1), None);
+    }
+
+    #[test]
+    fn blocks_need_both_addresses_aligned() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        // The input is 1 GiB aligned but the output only 4 KiB aligned: pages only.
+        table
+            .map(&mut mem, GIB1, 0x4000_1000, 4 * MIB2, Attrs::RW)
+            .unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 0, 4 * 512]);
+        // Output 2 MiB aligned: 2 MiB blocks, not 1 GiB.
+        table
+            .map(&mut mem, 4 * GIB1, 0x4020_0000, GIB1, Attrs::RW)
+            .unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 512, 4 * 512]);
+        assert_eq!(
+            table.translate(&mem, 4 * GIB1 + 0x1234),
+            Some((0x4020_1234, Attrs::RW))
+        );
+    }
+
+    #[test]
+    fn level_two_start_has_no_gigabyte_blocks() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 30);
+        table.map(&mut mem, 0, 0, GIB1, Attrs::RW).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 512, 0]);
+        assert_eq!(
+            table.map(&mut mem, GIB1, 0, KIB4, Attrs::RW),
+            Err(MapError::OutOfRange)
+        );
+    }
+
+    #[test]
+    fn level_zero_start_walks_four_levels() {
+        let mut mem = FakeMemory::new();
+        let mut table = PageTable::new(&mut mem, Regime::El2Stage1, 48).unwrap();
+        let va = 0x0000_8123_4567_8000;
+        table.map(&mut mem, va, 0x1000, KIB4, Attrs::RO).unwrap();
+        assert_eq!(table.translate(&mem, va + 0x10), Some((0x1010, Attrs::RO)));
+        // Root, level 1, level 2 and level 3 tables.
+        assert_eq!(mem.tables.len(), 4);
+    }
+
+    #[test]
+    fn misaligned_and_out_of_range_inputs_are_refused() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 32);
+        assert_eq!(
+            table.map(&mut mem, 0x800, 0, KIB4, Attrs::RW),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            table.map(&mut mem, 0, 0x800, KIB4, Attrs::RW),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            table.map(&mut mem, 0, 0, 0x800, Attrs::RW),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            table.map(&mut mem, 1 << 32, 0, KIB4, Attrs::RW),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            table.map(&mut mem, (1 << 32) - KIB4, 0, 2 * KIB4, Attrs::RW),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            table.map(&mut mem, 0, (1 << 48) - KIB4, 2 * KIB4, Attrs::RW),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            table.map(&mut mem, 0, !0xfff, KIB4, Attrs::RW),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(table.unmap(&mut mem, 0x10, KIB4), Err(MapError::Misaligned));
+        assert_eq!(
+            table.unmap(&mut mem, !0xfff, KIB4),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(table.translate(&mem, 1 << 32), None);
+        // Nothing was mapped along the way.
+        assert_eq!(leaf_counts(&table, &mem), [0; 4]);
+        // An empty range is a no-op.
+        table.map(&mut mem, 0, 0, 0, Attrs::RW).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0; 4]);
+    }
+
+    #[test]
+    fn overlaps_are_refused_and_leave_nothing_behind() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table
+            .map(&mut mem, 0x4000_0000, 0x4000_0000, MIB2, Attrs::RW)
+            .unwrap();
+        let before = leaf_counts(&table, &mem);
+        // Overlaps the tail of a 2 MiB block.
+        assert_eq!(
+            table.map(&mut mem, 0x401F_F000, 0x9000_0000, 2 * KIB4, Attrs::RW),
+            Err(MapError::AlreadyMapped { va: 0x401F_F000 })
+        );
+        // A range that starts unmapped and runs into the block names the first mapped page.
+        assert_eq!(
+            table.map(&mut mem, 0x3FF0_0000, 0x9000_0000, 2 * MIB2, Attrs::RW),
+            Err(MapError::AlreadyMapped { va: 0x4000_0000 })
+        );
+        assert_eq!(leaf_counts(&table, &mem), before);
+        assert_eq!(table.translate(&mem, 0x3FF0_0000), None);
+        // Mapping the same range again is refused too.
+        assert_eq!(
+            table.map(&mut mem, 0x4000_0000, 0x4000_0000, MIB2, Attrs::RW),
+            Err(MapError::AlreadyMapped { va: 0x4000_0000 })
+        );
+    }
+
+    #[test]
+    fn running_out_of_tables_rolls_back() {
+        // Root (level 1) plus one level-2 table: the level-3 table for the
+        // trailing page cannot be allocated.
+        let mut mem = FakeMemory::with_limit(2);
+        let mut table = stage2(&mut mem, 39);
+        assert_eq!(
+            table.map(&mut mem, 0, 0x8000_0000, 2 * MIB2 + KIB4, Attrs::RW),
+            Err(MapError::OutOfMemory)
+        );
+        assert_eq!(leaf_counts(&table, &mem), [0; 4]);
+        assert_eq!(table.translate(&mem, 0), None);
+        // The space is still usable with what was allocated.
+        table
+            .map(&mut mem, 0, 0x8000_0000, 2 * MIB2, Attrs::RW)
+            .unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 2, 0]);
+    }
+
+    #[test]
+    fn unmapping_part_of_a_block_splits_it() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table
+            .map(&mut mem, GIB1, 0x1_0000_0000, GIB1, Attrs::RWX)
+            .unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 1, 0, 0]);
+
+        // A guard page in the middle: the 1 GiB block becomes 511 2 MiB blocks
+        // and 511 pages.
+        let guard = GIB1 + 5 * MIB2 + 3 * KIB4;
+        table.unmap(&mut mem, guard, KIB4).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 511, 511]);
+        assert_eq!(table.translate(&mem, guard), None);
+        assert_eq!(
+            table.translate(&mem, guard - 1),
+            Some((0x1_0000_0000 + guard - 1 - GIB1, Attrs::RWX))
+        );
+        assert_eq!(
+            table.translate(&mem, guard + KIB4),
+            Some((0x1_0000_0000 + guard + KIB4 - GIB1, Attrs::RWX))
+        );
+        assert_eq!(
+            table.translate(&mem, 2 * GIB1 - 1),
+            Some((0x1_3FFF_FFFF, Attrs::RWX))
+        );
+
+        // The remaining memory is exactly the block minus the page.
+        let mut total = 0;
+        table.mappings(&mem, |m| {
+            assert_eq!(m.pa, 0x1_0000_0000 + (m.va - GIB1));
+            total += m.size;
+        });
+        assert_eq!(total, GIB1 - KIB4);
+    }
+
+    #[test]
+    fn unmapping_whole_blocks_does_not_split() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table.map(&mut mem, 0, 0, 4 * MIB2, Attrs::RW).unwrap();
+        let tables = mem.tables.len();
+        table.unmap(&mut mem, MIB2, 2 * MIB2).unwrap();
+        assert_eq!(mem.tables.len(), tables);
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 2, 0]);
+        // Unmapping what is not mapped is fine.
+        table.unmap(&mut mem, MIB2, 100 * MIB2).unwrap();
+        table.unmap(&mut mem, 0, 0).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 1, 0]);
+        // The hole can be mapped again, and the new mapping lands in the existing table.
+        table
+            .map(&mut mem, MIB2, 0x7000_0000, MIB2, Attrs::RO)
+            .unwrap();
+        assert_eq!(
+            table.translate(&mem, MIB2 + 8),
+            Some((0x7000_0008, Attrs::RO))
+        );
+    }
+
+    #[test]
+    fn mapping_into_an_emptied_table_uses_smaller_blocks() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table.map(&mut mem, 0, 0, KIB4, Attrs::RW).unwrap();
+        table.unmap(&mut mem, 0, KIB4).unwrap();
+        // Level-1 entry 0 and level-2 entry 0 now hold (empty) tables. A 1 GiB
+        // request at 0 descends into them instead of replacing a live table:
+        // the first 2 MiB as pages, the rest as 2 MiB blocks.
+        table.map(&mut mem, 0, 0, GIB1, Attrs::RW).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 511, 512]);
+        assert_eq!(table.translate(&mem, GIB1 - 1), Some((GIB1 - 1, Attrs::RW)));
+    }
+
+    #[test]
+    fn splitting_needs_a_table() {
+        let mut mem = FakeMemory::with_limit(2);
+        let mut table = stage2(&mut mem, 39);
+        table.map(&mut mem, 0, 0, GIB1, Attrs::RW).unwrap();
+        assert_eq!(mem.tables.len(), 1);
+        table.unmap(&mut mem, MIB2, MIB2).unwrap();
+        assert_eq!(mem.tables.len(), 2);
+        assert_eq!(table.unmap(&mut mem, 0, KIB4), Err(MapError::OutOfMemory));
+        // The block that could not be split is intact.
+        assert_eq!(table.translate(&mem, 0), Some((0, Attrs::RW)));
+    }
+
+    fn every_attrs() -> impl Iterator<Item = Attrs> {
+        (0..16).map(|bits| Attrs {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+            exec: bits & 4 != 0,
+            mem: if bits & 8 != 0 {
+                MemType::Device
+            } else {
+                MemType::Normal
+            },
+        })
+    }
+
+    #[test]
+    fn every_attribute_combination_round_trips_or_is_refused() {
+        for regime in [Regime::El2Stage1, Regime::Stage2] {
+            let mut mem = FakeMemory::new();
+            let mut table = PageTable::new(&mut mem, regime, 39).unwrap();
+            for (slot, attrs) in every_attrs().enumerate() {
+                let va = slot as u64 * MIB2;
+                let expressible = !(attrs.mem == MemType::Device && attrs.exec)
+                    && (regime == Regime::Stage2 || attrs.read);
+                let result = table.map(&mut mem, va, 0x4000_0000 + va, MIB2, attrs);
+                if expressible {
+                    result.unwrap();
+                    assert_eq!(
+                        table.translate(&mem, va + 0x42),
+                        Some((0x4000_0042 + va, attrs))
+                    );
+                    // Also as a page, and after splitting.
+                    let page_va = GIB1 + va;
+                    table
+                        .map(&mut mem, page_va, 0x8000_0000, KIB4, attrs)
+                        .unwrap();
+                    assert_eq!(table.translate(&mem, page_va), Some((0x8000_0000, attrs)));
+                    table.unmap(&mut mem, va, KIB4).unwrap();
+                    assert_eq!(
+                        table.translate(&mem, va + KIB4),
+                        Some((0x4000_1000 + va, attrs))
+                    );
+                } else {
+                    assert_eq!(
+                        result,
+                        Err(MapError::UnsupportedAttrs { attrs }),
+                        "{regime:?}"
+                    );
+                    assert_eq!(table.translate(&mem, va), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn descriptor_bits_match_the_architecture() {
+        let mut mem = FakeMemory::new();
+        let mut s1 = PageTable::new(&mut mem, Regime::El2Stage1, 39).unwrap();
+        s1.map(&mut mem, 0, 0x4000_0000, MIB2, Attrs::RX).unwrap();
+        s1.map(&mut mem, MIB2, 0x0900_0000, KIB4, Attrs::DEVICE)
+            .unwrap();
+        let l2 = mem.read(s1.root(), 0) & DESC_ADDRESS_MASK;
+        // Block, AttrIndx 0, AP = 0b11 (read-only, AP[1] RES1), SH inner, AF, executable.
+        assert_eq!(
+            mem.read(l2, 0),
+            0x4000_0000 | 0b01 | 0b11 << 6 | 0b11 << 8 | 1 << 10
+        );
+        let l3 = mem.read(l2, 1) & DESC_ADDRESS_MASK;
+        // Page, AttrIndx 1, AP = 0b01 (read/write), SH 0, AF, XN.
+        assert_eq!(
+            mem.read(l3, 0),
+            0x0900_0000 | 0b11 | 1 << 2 | 0b01 << 6 | 1 << 10 | 1 << 54
+        );
+
+        let mut s2 = stage2(&mut mem, 39);
+        s2.map(&mut mem, 0, 0x4000_0000, MIB2, Attrs::RWX).unwrap();
+        s2.map(
+            &mut mem,
+            MIB2,
+            0x0900_0000,
+            KIB4,
+            Attrs {
+                write: false,
+                ..Attrs::DEVICE
+            },
+        )
+        .unwrap();
+        let l2 = mem.read(s2.root(), 0) & DESC_ADDRESS_MASK;
+        // Block, MemAttr 0b1111, S2AP 0b11, SH inner, AF.
+        assert_eq!(
+            mem.read(l2, 0),
+            0x4000_0000 | 0b01 | 0b1111 << 2 | 0b11 << 6 | 0b11 << 8 | 1 << 10
+        );
+        let l3 = mem.read(l2, 1) & DESC_ADDRESS_MASK;
+        // Page, MemAttr 0b0001, S2AP read-only, AF, XN.
+        assert_eq!(
+            mem.read(l3, 0),
+            0x0900_0000 | 0b11 | 0b0001 << 2 | 0b01 << 6 | 1 << 10 | 1 << 54
+        );
+        // Table descriptors carry only the address and type.
+        assert_eq!(mem.read(s2.root(), 0), l2 | 0b11);
+    }
+
+    #[test]
+    fn mair_matches_the_attribute_indices() {
+        assert_eq!(MAIR_EL2, 0x04FF);
+    }
+
+    #[test]
+    fn pa_range_decoding() {
+        let expected = [
+            (0, Some(32)),
+            (1, Some(36)),
+            (2, Some(40)),
+            (3, Some(42)),
+            (4, Some(44)),
+            (5, Some(48)),
+            (6, Some(52)),
+            (7, None),
+            (15, None),
+        ];
+        for (parange, bits) in expected {
+            assert_eq!(pa_range_bits(parange), bits);
+        }
+    }
+
+    #[test]
+    fn vtcr_fields_for_40_and_44_bit_physical_addresses() {
+        let mut mem = FakeMemory::new();
+        // 40-bit IPA, 40-bit PA (QEMU cortex-a72 without highmem): start level 0.
+        let table = stage2(&mut mem, 40);
+        let vtcr = vtcr_el2(&table, 40);
+        assert_eq!(vtcr & 0x3f, 24, "T0SZ");
+        assert_eq!((vtcr >> 6) & 0b11, 0b10, "SL0: level 0");
+        assert_eq!((vtcr >> 8) & 0b11, 0b01, "IRGN0");
+        assert_eq!((vtcr >> 10) & 0b11, 0b01, "ORGN0");
+        assert_eq!((vtcr >> 12) & 0b11, 0b11, "SH0");
+        assert_eq!((vtcr >> 14) & 0b11, 0b00, "TG0");
+        assert_eq!((vtcr >> 16) & 0b111, 0b010, "PS: 40 bits");
+        assert_eq!(vtcr >> 31, 1, "RES1");
+        assert_eq!(vtcr, 0x8002_3598);
+
+        // 39-bit IPA on a 44-bit PA machine: start level 1.
+        let table = stage2(&mut mem, 39);
+        let vtcr = vtcr_el2(&table, 44);
+        assert_eq!(vtcr & 0x3f, 25);
+        assert_eq!((vtcr >> 6) & 0b11, 0b01, "SL0: level 1");
+        assert_eq!((vtcr >> 16) & 0b111, 0b100, "PS: 44 bits");
+        assert_eq!(vtcr, 0x8004_3559);
+
+        // 30-bit IPA: start level 2. 52-bit PA clamps to 48.
+        let table = stage2(&mut mem, 30);
+        let vtcr = vtcr_el2(&table, 52);
+        assert_eq!((vtcr >> 6) & 0b11, 0b00, "SL0: level 2");
+        assert_eq!((vtcr >> 16) & 0b111, 0b101, "PS: 48 bits");
+    }
+
+    #[test]
+    fn tcr_fields_for_40_and_44_bit_physical_addresses() {
+        let mut mem = FakeMemory::new();
+        let table = PageTable::new(&mut mem, Regime::El2Stage1, 40).unwrap();
+        let tcr = tcr_el2(&table, 40);
+        assert_eq!(tcr & 0x3f, 24, "T0SZ");
+        assert_eq!((tcr >> 8) & 0b11, 0b01, "IRGN0");
+        assert_eq!((tcr >> 10) & 0b11, 0b01, "ORGN0");
+        assert_eq!((tcr >> 12) & 0b11, 0b11, "SH0");
+        assert_eq!((tcr >> 14) & 0b11, 0b00, "TG0");
+        assert_eq!((tcr >> 16) & 0b111, 0b010, "PS");
+        assert_eq!(tcr & (1 << 23 | 1 << 31), 1 << 23 | 1 << 31, "RES1");
+        assert_eq!(tcr, 0x8082_3518);
+        let table = PageTable::new(&mut mem, Regime::El2Stage1, 44).unwrap();
+        assert_eq!(tcr_el2(&table, 44), 0x8084_3514);
+    }
+
+    /// A small deterministic generator (Numerical Recipes LCG).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+
+        fn below(&mut self, bound: u64) -> u64 {
+            self.next() % bound
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    struct Reference {
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+    }
+
+    fn reference_lookup(model: &[Reference], va: u64) -> Option<(u64, Attrs)> {
+        model
+            .iter()
+            .find(|r| (r.va..r.va + r.size).contains(&va))
+            .map(|r| (r.pa + (va - r.va), r.attrs))
+    }
+
+    #[test]
+    fn random_maps_and_unmaps_agree_with_a_reference_model() {
+        const SPACE: u64 = 1 << 36;
+        let granules = [KIB4, MIB2, GIB1];
+        let attrs = [Attrs::RW, Attrs::RO, Attrs::RX, Attrs::RWX, Attrs::DEVICE];
+        let mut levels_seen = [0usize; 4];
+        for seed in 1..=8u64 {
+            let mut rng = Lcg(seed);
+            let mut mem = FakeMemory::new();
+            let mut table = stage2(&mut mem, 36);
+            let mut model: Vec<Reference> = Vec::new();
+            for _ in 0..60 {
+                let granule = granules[rng.below(3) as usize];
+                let va = rng.below(SPACE / granule) * granule + rng.below(4) * KIB4;
+                // Output congruent to the input modulo the granule, so blocks are usable.
+                let pa = rng.below(1 << 10) * granule + va % granule;
+                let size = (1 + rng.below(3)) * granule + rng.below(3) * KIB4;
+                let attrs = attrs[rng.below(attrs.len() as u64) as usize];
+                if va + size > SPACE {
+                    assert_eq!(
+                        table.map(&mut mem, va, pa, size, attrs),
+                        Err(MapError::OutOfRange)
+                    );
+                    continue;
+                }
+                let first_overlap = model
+                    .iter()
+                    .filter(|r| r.va < va + size && va < r.va + r.size)
+                    .map(|r| r.va.max(va))
+                    .min();
+                match first_overlap {
+                    Some(overlap) => assert_eq!(
+                        table.map(&mut mem, va, pa, size, attrs),
+                        Err(MapError::AlreadyMapped { va: overlap })
+                    ),
+                    None => {
+                        table.map(&mut mem, va, pa, size, attrs).unwrap();
+                        model.push(Reference {
+                            va,
+                            pa,
+                            size,
+                            attrs,
+                        });
+                    }
+                }
+                // Now and then punch a hole into an existing mapping.
+                if rng.below(4) == 0 && !model.is_empty() {
+                    let victim = model.swap_remove(rng.below(model.len() as u64) as usize);
+                    let pages = victim.size / KIB4;
+                    let hole_start = rng.below(pages);
+                    let hole_pages = 1 + rng.below(pages - hole_start);
+                    let hole_va = victim.va + hole_start * KIB4;
+                    table.unmap(&mut mem, hole_va, hole_pages * KIB4).unwrap();
+                    let before = hole_start * KIB4;
+                    let after_start = (hole_start + hole_pages) * KIB4;
+                    if before > 0 {
+                        model.push(Reference {
+                            size: before,
+                            ..victim
+                        });
+                    }
+                    if after_start < victim.size {
+                        model.push(Reference {
+                            va: victim.va + after_start,
+                            pa: victim.pa + after_start,
+                            size: victim.size - after_start,
+                            attrs: victim.attrs,
+                        });
+                    }
+                }
+            }
+            // Probe edges of every mapping and random addresses.
+            for r in &model {
+                for va in [r.va, r.va + r.size - 1, r.va + r.size / 2] {
+                    assert_eq!(
+                        table.translate(&mem, va),
+                        reference_lookup(&model, va),
+                        "seed {seed} va {va:#x}"
+                    );
+                }
+                let outside = [r.va.wrapping_sub(1), r.va + r.size];
+                for va in outside {
+                    assert_eq!(
+                        table.translate(&mem, va),
+                        reference_lookup(&model, va),
+                        "seed {seed} va {va:#x}"
+                    );
+                }
+            }
+            for _ in 0..2000 {
+                let va = rng.below(SPACE);
+                assert_eq!(
+                    table.translate(&mem, va),
+                    reference_lookup(&model, va),
+                    "seed {seed} va {va:#x}"
+                );
+            }
+            // The leaves cover exactly what the model says.
+            let mapped: u64 = model.iter().map(|r| r.size).sum();
+            let mut leaves = 0;
+            table.mappings(&mem, |m| {
+                leaves += m.size;
+                levels_seen[usize::from(m.level)] += 1;
+            });
+            assert_eq!(leaves, mapped, "seed {seed}");
+        }
+        // The runs exercised 1 GiB blocks, 2 MiB blocks and pages.
+        assert!(levels_seen[1..].iter().all(|&n| n > 0), "{levels_seen:?}");
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let text = alloc::format!("{}", MapError::AlreadyMapped { va: 0x4000_0000 });
+        assert_eq!(text, "the range overlaps an existing mapping at 0x40000000");
+        assert!(
+            alloc::format!("{}", MapError::UnsupportedVaBits { va_bits: 12 }).contains("12 bits")
+        );
+    }
+}
