@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod crc32;
+pub mod esr;
 pub mod manifest;
 pub mod pagetable;
 pub mod psci;
