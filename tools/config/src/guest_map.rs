@@ -1,0 +1,48 @@
+//! The guest-visible device map: where every partition finds its interrupt
+//! controller and emulated devices. It copies QEMU `virt`'s map (hw/arm/virt.c
+//! `base_memmap`), so a guest built for QEMU `virt` runs unchanged on any board.
+
+use std::ops::Range;
+
+/// IPAs the tool reserves for guest devices; no RAM region may overlap them.
+/// Covers the GIC frames below and the emulated PL011 at [`UART_IPA`].
+pub const DEVICE_WINDOW: Range<u64> = 0x0800_0000..0x0900_1000;
+
+/// GIC distributor (GICD), GICv2 and GICv3.
+pub const GICD_IPA: u64 = 0x0800_0000;
+/// GICv3 distributor frame size: 64 KiB (GICv3 spec, 12.9 "The GIC Distributor register map").
+pub const GICD_V3_SIZE: u64 = 0x1_0000;
+/// GICv2 distributor frame size: 4 KiB (GICv2 spec, 4.1.2 "Distributor register map").
+pub const GICD_V2_SIZE: u64 = 0x1000;
+/// First GICv3 redistributor; vCPU `i`'s frame is at `GICR_IPA + i * GICR_FRAME_SIZE`.
+pub const GICR_IPA: u64 = 0x080A_0000;
+/// One redistributor: RD_base + SGI_base, 64 KiB each (GICv3 spec, 12.10).
+pub const GICR_FRAME_SIZE: u64 = 0x2_0000;
+/// GICv2 CPU interface (GICC), backed by the board's virtual CPU interface (GICV).
+pub const GICC_IPA: u64 = 0x0801_0000;
+/// GICv2 CPU interface size: 8 KiB, GICC_DIR lives at 0x1000 (GICv2 spec, 4.1.3).
+pub const GICC_SIZE: u64 = 0x2000;
+/// The PL011 the console service emulates for each partition.
+pub const UART_IPA: u64 = 0x0900_0000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_frame_lies_inside_the_reserved_window() {
+        let max_vcpus = kernel_core::manifest::MAX_VCPUS_PER_PARTITION as u64;
+        let frames = [
+            (GICD_IPA, GICD_V3_SIZE),
+            (GICD_IPA, GICD_V2_SIZE),
+            (GICR_IPA, GICR_FRAME_SIZE * max_vcpus),
+            (GICC_IPA, GICC_SIZE),
+            (UART_IPA, 0x1000),
+        ];
+        for (base, size) in frames {
+            assert!(DEVICE_WINDOW.start <= base && base + size <= DEVICE_WINDOW.end);
+        }
+        // The redistributors of the largest partition end before the UART.
+        assert!(GICR_IPA + GICR_FRAME_SIZE * max_vcpus <= UART_IPA);
+    }
+}

@@ -1,0 +1,162 @@
+//! Builds the boot manifest: places every image and device tree, lays out
+//! physical memory around the real size of the loaded image, and encodes the
+//! result with `kernel_core::manifest::build::encode`.
+
+use kernel_core::manifest::build::{encode, PartitionSpec};
+use kernel_core::manifest::{region_flags, Board, Manifest, RegionDesc, END_MARKER};
+use platform::board::{BoardSpec, QEMU_VIRT, RPI4};
+
+use crate::boot_blobs;
+use crate::diagnostics::ConfigError;
+use crate::guest_map::{GICC_IPA, GICC_SIZE};
+use crate::layout::lay_out;
+use crate::system::{Partition, System};
+
+/// The manifest's board number for a board running a GIC version.
+pub fn manifest_board(board: &BoardSpec, gic_version: u8) -> Option<Board> {
+    match gic_version {
+        3 if board.name == QEMU_VIRT.name => Some(Board::QemuVirtGicV3),
+        2 if board.name == QEMU_VIRT.name => Some(Board::QemuVirtGicV2),
+        2 if board.name == RPI4.name => Some(Board::Rpi4),
+        _ => None,
+    }
+}
+
+/// Lays out physical memory, generates each partition's device tree and
+/// encodes the manifest.
+///
+/// `images[i]` is partition `i`'s image. `kernel_footprint` is how many bytes
+/// the kernel occupies from `board.kernel_load` (its padded flat binary); the
+/// manifest is appended right after it, followed by the 16-byte end marker.
+pub fn build_manifest(
+    system: &System,
+    images: &[Vec<u8>],
+    kernel_footprint: u64,
+) -> Result<Vec<u8>, ConfigError> {
+    let fail = |line: Option<usize>, message: String| ConfigError::new(&system.path, line, message);
+    if images.len() != system.partitions.len() {
+        return Err(fail(
+            None,
+            format!(
+                "{} images were given for {} partitions",
+                images.len(),
+                system.partitions.len()
+            ),
+        ));
+    }
+    let board = manifest_board(system.board, system.gic).ok_or_else(|| {
+        fail(
+            None,
+            format!(
+                "board \"{}\" with GIC version {} has no manifest board number",
+                system.board.name, system.gic
+            ),
+        )
+    })?;
+
+    let mut specs = Vec::with_capacity(images.len());
+    for (partition, image) in system.partitions.iter().zip(images) {
+        let spec = partition_spec(system, partition, image)
+            .map_err(|message| fail(Some(partition.line), message))?;
+        specs.push(spec);
+    }
+
+    // The manifest's length does not depend on the PAs (they are fixed-size
+    // fields), so encode once to learn where the loaded image ends, lay memory
+    // out clear of it, then encode for real.
+    let manifest_len = encode(board, &specs).len() as u64;
+    let image_end = system
+        .board
+        .kernel_load
+        .saturating_add(kernel_footprint)
+        .saturating_add(manifest_len)
+        .saturating_add(END_MARKER.len() as u64);
+    let layout = lay_out(system.board, system.ram_size, &system.partitions, image_end)
+        .map_err(|error| fail(None, error.to_string()))?;
+    for (spec, pas) in specs.iter_mut().zip(&layout.region_pas) {
+        // RAM regions come first in each spec, in config order, as the layout has them.
+        for (region, &pa) in spec.regions.iter_mut().zip(pas) {
+            region.pa = pa;
+        }
+    }
+    let manifest = encode(board, &specs);
+
+    // Run the core's own checks now, so an inconsistency is a build error
+    // rather than a refusal at boot.
+    if let Err(error) = Manifest::parse(&manifest) {
+        return Err(fail(
+            None,
+            format!("the encoded manifest is refused by the core's checks: {error}"),
+        ));
+    }
+    if manifest.len() as u64 != manifest_len {
+        return Err(fail(
+            None,
+            format!(
+                "the manifest changed length from {manifest_len} to {} bytes when its addresses were filled in",
+                manifest.len()
+            ),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// A partition's manifest record, with placeholder PAs (each region's IPA).
+fn partition_spec(
+    system: &System,
+    partition: &Partition,
+    image: &[u8],
+) -> Result<PartitionSpec, String> {
+    let who = format!("partition \"{}\"", partition.name);
+    if image.is_empty() {
+        return Err(format!("{who}: its image is empty"));
+    }
+    let blobs = boot_blobs::prepare(partition, system.gic, image, image.len() as u64)
+        .map_err(|error| format!("{who}: {error}"))?;
+    let mut regions: Vec<RegionDesc> = partition
+        .memory
+        .iter()
+        .map(|region| RegionDesc {
+            ipa: region.ipa,
+            pa: region.ipa,
+            size: region.size,
+            flags: region.perms.region_flags(),
+        })
+        .collect();
+    if system.gic == 2 {
+        // A GICv2 guest programs its CPU interface through MMIO: map the
+        // board's virtual CPU interface (GICV) where the guest's device tree
+        // puts GICC (GICv2 spec 5.5 "GIC virtual CPU interface").
+        let gicv = system.board.gicv.ok_or_else(|| {
+            format!(
+                "{who}: board \"{}\" has no GICv2 virtual CPU interface to map",
+                system.board.name
+            )
+        })?;
+        regions.push(RegionDesc {
+            ipa: GICC_IPA,
+            pa: gicv,
+            size: GICC_SIZE,
+            flags: region_flags::DEVICE | region_flags::READ | region_flags::WRITE,
+        });
+    }
+    Ok(PartitionSpec {
+        name: partition.name.clone(),
+        kind: partition.kind,
+        restart: partition.restart,
+        flags: if partition.pmu {
+            kernel_core::manifest::partition_flags::PMU
+        } else {
+            0
+        },
+        max_restarts: partition.max_restarts,
+        restart_window_ms: partition.restart_window_ms,
+        vcpus: partition.vcpus.clone(),
+        regions,
+        entry_ipa: blobs.image.image_ipa,
+        image: image.to_vec(),
+        image_ipa: blobs.image.image_ipa,
+        dtb: blobs.dtb,
+        dtb_ipa: blobs.dtb_ipa,
+    })
+}
