@@ -7,6 +7,7 @@
 #[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
+pub mod cpu_boot;
 pub mod crc32;
 pub mod esr;
 pub mod manifest;
