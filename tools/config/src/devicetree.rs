@@ -167,6 +167,9 @@ fn write_gic(
         fdt.property_array_u64("reg", &[GICD_IPA, GICD_V2_SIZE, GICC_IPA, GICC_SIZE])?;
     }
     fdt.property_u32("#interrupt-cells", 3)?;
+    // No child nodes (no ITS, no v2m frame); dtc's interrupt_provider check
+    // wants the cell count stated anyway, for interrupt-map parents.
+    fdt.property_u32("#address-cells", 0)?;
     fdt.property_null("interrupt-controller")?;
     fdt.property_phandle(GIC_PHANDLE)?;
     fdt.end_node(gic)?;

@@ -107,8 +107,8 @@ impl fmt::Display for PlacementError {
                 region,
             } => write!(
                 f,
-                "no room for the device tree ({}) at the end of the first memory region {:#x}..{:#x}: the image occupies it up to {:#x}",
-                format_size(dtb_len),
+                "no room for the device tree: it needs {} at the top of the first memory region {:#x}..{:#x}, but the image occupies the region up to {:#x}",
+                format_size(dtb_room(dtb_len)),
                 region.ipa,
                 region.end(),
                 image.end()
@@ -156,6 +156,11 @@ pub fn place_image(
     Ok(placement)
 }
 
+/// Bytes a device tree of `dtb_len` bytes takes: whole pages.
+fn dtb_room(dtb_len: u64) -> u64 {
+    dtb_len.div_ceil(DTB_ALIGN).saturating_mul(DTB_ALIGN)
+}
+
 /// Places a device tree of `dtb_len` bytes at the top of `first`, page aligned,
 /// clear of the image. Returns its IPA.
 pub fn place_device_tree(
@@ -163,8 +168,7 @@ pub fn place_device_tree(
     image: &ImagePlacement,
     dtb_len: u64,
 ) -> Result<u64, PlacementError> {
-    let room = dtb_len.div_ceil(DTB_ALIGN).saturating_mul(DTB_ALIGN);
-    match first.end().checked_sub(room) {
+    match first.end().checked_sub(dtb_room(dtb_len)) {
         Some(dtb_ipa) if dtb_ipa >= image.end() && dtb_ipa >= first.ipa => Ok(dtb_ipa),
         _ => Err(PlacementError::NoRoomForDeviceTree {
             dtb_len,

@@ -243,6 +243,7 @@ fn gicv3_device_trees_describe_the_partition() {
         [GICD_IPA, 0x1_0000, GICR_IPA, 2 * 0x2_0000]
     );
     assert_eq!(cells(gic, "#interrupt-cells"), [3]);
+    assert_eq!(cells(gic, "#address-cells"), [0]);
     assert!(gic.property("interrupt-controller").is_some());
     // The root's interrupt-parent is the GIC.
     assert_eq!(cells(root, "interrupt-parent"), cells(gic, "phandle"));
