@@ -410,7 +410,7 @@ impl<'a> Manifest<'a> {
             if r.flags & !region_flags::ALL != 0 {
                 return bad("unknown flag bits");
             }
-            if r.size == 0 || (r.ipa | r.pa | r.size) % 4096 != 0 {
+            if r.size == 0 || !(r.ipa | r.pa | r.size).is_multiple_of(4096) {
                 return bad("not 4 KiB aligned or empty");
             }
             if r.ipa.checked_add(r.size).is_none() || r.pa.checked_add(r.size).is_none() {
