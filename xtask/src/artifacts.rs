@@ -1,0 +1,132 @@
+//! Building the kernel and partition programs with cargo and turning their
+//! ELF files into flat binaries, each at most once per xtask run: scenarios
+//! that share a board or a program share the build.
+
+use std::collections::HashMap;
+use std::fs;
+use std::process::Stdio;
+
+use platform::board::{self, BoardSpec};
+
+use crate::elf_flat::{ElfExecutable, FlatImage};
+use crate::error::{XtaskError, XtaskResult};
+use crate::workspace::{Workspace, BARE_METAL_TARGET};
+
+/// The kernel's cargo package.
+pub const KERNEL_PACKAGE: &str = "kernel";
+/// The kernel's binary name.
+pub const KERNEL_BINARY: &str = "bulkhead";
+
+/// The cargo features that select a board's kernel build. The kernel is
+/// linked at the board's load address, so each board needs its own build.
+fn kernel_features(board: &BoardSpec) -> XtaskResult<&'static [&'static str]> {
+    if board.name == board::QEMU_VIRT.name {
+        Ok(&[])
+    } else if board.name == board::RPI4.name {
+        Ok(&["board-rpi4"])
+    } else {
+        Err(XtaskError::new(format!(
+            "no kernel build is defined for board \"{}\"",
+            board.name
+        )))
+    }
+}
+
+/// Builds and caches flat kernel and program images.
+pub struct Artifacts<'w> {
+    workspace: &'w Workspace,
+    kernels: HashMap<&'static str, FlatImage>,
+    programs: HashMap<String, FlatImage>,
+}
+
+impl<'w> Artifacts<'w> {
+    /// An empty cache over `workspace`.
+    pub fn new(workspace: &'w Workspace) -> Self {
+        Self {
+            workspace,
+            kernels: HashMap::new(),
+            programs: HashMap::new(),
+        }
+    }
+
+    /// Runs `cargo build --release -p <package> --target aarch64-unknown-none`
+    /// with the given features, with cargo's own output passed through so
+    /// compile errors are seen as they are.
+    fn cargo_build(&self, package: &str, features: &[&str]) -> XtaskResult<()> {
+        let mut cargo = self.workspace.cargo();
+        cargo.args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            package,
+            "--target",
+            BARE_METAL_TARGET,
+        ]);
+        if !features.is_empty() {
+            cargo.args(["--features", &features.join(",")]);
+        }
+        let status = cargo
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| XtaskError::new(format!("cannot run cargo: {e}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(XtaskError::new(format!(
+                "building {package} failed ({status})"
+            )))
+        }
+    }
+
+    /// Reads a built binary.
+    fn read_binary(&self, name: &str) -> XtaskResult<Vec<u8>> {
+        let path = self.workspace.bare_metal_binary(name);
+        fs::read(&path).map_err(|e| XtaskError::io("read", &path, e))
+    }
+
+    /// The flat kernel for `board`, building it on first use.
+    pub fn kernel(&mut self, board: &'static BoardSpec) -> XtaskResult<&FlatImage> {
+        if !self.kernels.contains_key(board.name) {
+            let features = kernel_features(board)?;
+            println!("building kernel for {}", board.name);
+            self.cargo_build(KERNEL_PACKAGE, features)?;
+            let elf = self.read_binary(KERNEL_BINARY)?;
+            let image = ElfExecutable::parse(&elf)
+                .and_then(|exe| exe.kernel_image(board.kernel_load))
+                .map_err(|e| XtaskError::new(format!("kernel ELF: {e}")))?;
+            self.kernels.insert(board.name, image);
+        }
+        self.kernels
+            .get(board.name)
+            .ok_or_else(|| XtaskError::new("kernel cache lost its entry"))
+    }
+
+    /// The flat image of program `name` (a workspace package whose binary has
+    /// the same name), building it on first use.
+    pub fn program(&mut self, name: &str) -> XtaskResult<&FlatImage> {
+        if !self.programs.contains_key(name) {
+            println!("building program {name}");
+            self.cargo_build(name, &[])?;
+            let elf = self.read_binary(name)?;
+            let image = ElfExecutable::parse(&elf)
+                .and_then(|exe| exe.program_image())
+                .map_err(|e| XtaskError::new(format!("program {name}: {e}")))?;
+            self.programs.insert(name.to_string(), image);
+        }
+        self.programs
+            .get(name)
+            .ok_or_else(|| XtaskError::new("program cache lost its entry"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_board_has_its_kernel_features() {
+        assert_eq!(kernel_features(&board::QEMU_VIRT), Ok(&[][..]));
+        assert_eq!(kernel_features(&board::RPI4), Ok(&["board-rpi4"][..]));
+    }
+}

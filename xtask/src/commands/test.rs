@@ -1,0 +1,207 @@
+//! `cargo xtask test`: the host tests, then every QEMU scenario in
+//! configs/test/, one progress line each, ending with one summary line.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::{self, Write as _};
+
+use crate::artifacts::Artifacts;
+use crate::cli::{TestOptions, TestSelection};
+use crate::error::XtaskResult;
+use crate::host_tests;
+use crate::qemu::QemuMachine;
+use crate::scenario::{self, BootMode, Scenario};
+use crate::setup::ensure_qemu;
+use crate::workspace::Workspace;
+
+/// Where the scenarios are, relative to the workspace root.
+pub const SCENARIO_DIR: &str = "configs/test";
+
+/// Scenario images go to target/bulkhead/test/.
+const SCENARIO_BOOT: BootMode = BootMode {
+    instruction_counting: false,
+    image_dir: "test",
+};
+
+/// Counts of passed, failed and skipped tests and scenarios.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Passed.
+    pub passed: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Skipped (ignored host tests, scenarios that cannot run here yet).
+    pub skipped: u64,
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints the start of a progress line and makes it visible before the work.
+fn start_line(text: &str) {
+    print!("{text} ... ");
+    // A failed flush only delays the text; nothing to recover.
+    let _ = io::stdout().flush();
+}
+
+fn run_host_tests(workspace: &Workspace, tally: &mut Tally) {
+    start_line("host tests");
+    match host_tests::run(workspace) {
+        Ok(outcome) => {
+            let counts = outcome.counts;
+            tally.passed += counts.passed;
+            tally.failed += counts.failed;
+            tally.skipped += counts.ignored;
+            if outcome.succeeded {
+                println!(
+                    "ok ({} passed, {} ignored, {:.1} s)",
+                    counts.passed,
+                    counts.ignored,
+                    outcome.elapsed.as_secs_f64()
+                );
+            } else {
+                // A build failure has no failed test to count: count it once.
+                if counts.failed == 0 {
+                    tally.failed += 1;
+                }
+                println!(
+                    "FAILED ({} passed, {} failed)",
+                    counts.passed, counts.failed
+                );
+                for line in host_tests::failure_excerpt(&outcome.output) {
+                    println!("    {line}");
+                }
+                println!("    (whole output: target/test-logs/host-tests.log)");
+            }
+        }
+        Err(e) => {
+            tally.failed += 1;
+            println!("FAILED: {e}");
+        }
+    }
+}
+
+fn run_scenarios(
+    workspace: &Workspace,
+    filter: Option<&str>,
+    tally: &mut Tally,
+) -> XtaskResult<()> {
+    let paths = scenario::discover(&workspace.root.join(SCENARIO_DIR))?;
+    let selected: Vec<_> = paths
+        .iter()
+        .filter(|p| filter.is_none_or(|f| scenario::scenario_name(p).contains(f)))
+        .map(|p| (scenario::scenario_name(p), Scenario::load(p)))
+        .collect();
+
+    // Install or check QEMU once, for every machine the scenarios need.
+    let machines: BTreeSet<QemuMachine> = selected
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .map(|s| s.machine)
+        .filter(|m| m.not_runnable_reason().is_none())
+        .collect();
+    let qemu_problem = machines.into_iter().find_map(|m| ensure_qemu(m).err());
+
+    let mut artifacts = Artifacts::new(workspace);
+    for (name, loaded) in &selected {
+        let label = format!("scenario {name}");
+        let scenario = match loaded {
+            Ok(s) => s,
+            Err(e) => {
+                tally.failed += 1;
+                println!("{label} ... FAILED: {e}");
+                continue;
+            }
+        };
+        if let Some(reason) = scenario.machine.not_runnable_reason() {
+            tally.skipped += 1;
+            println!("{label} ... skipped ({} {reason})", scenario.machine.name());
+            continue;
+        }
+        if let Some(problem) = &qemu_problem {
+            tally.failed += 1;
+            println!("{label} ... FAILED: {problem}");
+            continue;
+        }
+        // Build before the progress line, so build progress gets its own lines.
+        let image = match scenario::build(workspace, &mut artifacts, scenario, SCENARIO_BOOT) {
+            Ok(image) => image,
+            Err(e) => {
+                tally.failed += 1;
+                println!("{label} ... FAILED: {e}");
+                continue;
+            }
+        };
+        start_line(&label);
+        match scenario::boot(workspace, scenario, &image, SCENARIO_BOOT) {
+            Ok(outcome) => {
+                if outcome.passed() {
+                    tally.passed += 1;
+                } else {
+                    tally.failed += 1;
+                }
+                println!("{}", outcome.report(workspace));
+            }
+            Err(e) => {
+                tally.failed += 1;
+                println!("FAILED: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `test`; returns whether everything passed.
+pub fn run(options: &TestOptions) -> XtaskResult<bool> {
+    let workspace = Workspace::locate();
+    let mut tally = Tally::default();
+    if options.selection != TestSelection::QemuOnly {
+        run_host_tests(&workspace, &mut tally);
+    }
+    if options.selection != TestSelection::HostOnly {
+        if let Err(e) = run_scenarios(&workspace, options.filter.as_deref(), &mut tally) {
+            tally.failed += 1;
+            println!("scenarios: FAILED: {e}");
+        }
+    }
+    println!("{tally}");
+    Ok(tally.failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_mentions_skips_only_when_there_are_some() {
+        let mut t = Tally {
+            passed: 57,
+            failed: 0,
+            skipped: 0,
+        };
+        assert_eq!(t.to_string(), "57 passed, 0 failed");
+        t.skipped = 2;
+        t.failed = 1;
+        assert_eq!(t.to_string(), "57 passed, 1 failed, 2 skipped");
+    }
+
+    #[test]
+    fn every_scenario_and_benchmark_config_loads() {
+        let workspace = Workspace::locate();
+        for dir in [SCENARIO_DIR, crate::commands::bench::BENCH_DIR] {
+            let paths = scenario::discover(&workspace.root.join(dir)).expect("lists configs");
+            assert!(!paths.is_empty(), "{dir} has no configurations");
+            for path in paths {
+                let loaded = Scenario::load(&path);
+                assert!(loaded.is_ok(), "{}: {:?}", path.display(), loaded.err());
+            }
+        }
+    }
+}
