@@ -262,15 +262,16 @@ fn enable_in_one_line(text: &str, codename: &str) -> BackportsEdit {
     for (i, raw) in lines.iter().enumerate() {
         new_text.push_str(raw);
         if i == *index {
-            let newline = match newline_of(raw) {
-                "" => "\n",
+            // A last line without a terminator gets one before the new entry.
+            let terminator = match newline_of(raw) {
+                "" => {
+                    new_text.push('\n');
+                    "\n"
+                }
                 terminator => terminator,
             };
-            if newline_of(raw).is_empty() {
-                new_text.push('\n');
-            }
             new_text.push_str(&line);
-            new_text.push_str(newline);
+            new_text.push_str(terminator);
         }
     }
     BackportsEdit::Change(SourcesChange {

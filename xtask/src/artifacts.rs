@@ -32,11 +32,12 @@ fn kernel_features(board: &BoardSpec) -> XtaskResult<&'static [&'static str]> {
     }
 }
 
-/// Builds and caches flat kernel and program images.
+/// Builds and caches flat kernel and program images. Failures are cached
+/// too: a kernel that does not compile is reported once, not per scenario.
 pub struct Artifacts<'w> {
     workspace: &'w Workspace,
-    kernels: HashMap<&'static str, FlatImage>,
-    programs: HashMap<String, FlatImage>,
+    kernels: HashMap<&'static str, XtaskResult<FlatImage>>,
+    programs: HashMap<String, XtaskResult<FlatImage>>,
 }
 
 impl<'w> Artifacts<'w> {
@@ -85,38 +86,50 @@ impl<'w> Artifacts<'w> {
         fs::read(&path).map_err(|e| XtaskError::io("read", &path, e))
     }
 
-    /// The flat kernel for `board`, building it on first use.
+    fn build_kernel(&self, board: &BoardSpec) -> XtaskResult<FlatImage> {
+        let features = kernel_features(board)?;
+        println!("building kernel for {}", board.name);
+        self.cargo_build(KERNEL_PACKAGE, features)?;
+        let elf = self.read_binary(KERNEL_BINARY)?;
+        ElfExecutable::parse(&elf)
+            .and_then(|exe| exe.kernel_image(board.kernel_load))
+            .map_err(|e| XtaskError::new(format!("kernel ELF: {e}")))
+    }
+
+    fn build_program(&self, name: &str) -> XtaskResult<FlatImage> {
+        println!("building program {name}");
+        self.cargo_build(name, &[])?;
+        let elf = self.read_binary(name)?;
+        ElfExecutable::parse(&elf)
+            .and_then(|exe| exe.program_image())
+            .map_err(|e| XtaskError::new(format!("program {name}: {e}")))
+    }
+
+    /// The flat kernel for `board`, built on first use.
     pub fn kernel(&mut self, board: &'static BoardSpec) -> XtaskResult<&FlatImage> {
         if !self.kernels.contains_key(board.name) {
-            let features = kernel_features(board)?;
-            println!("building kernel for {}", board.name);
-            self.cargo_build(KERNEL_PACKAGE, features)?;
-            let elf = self.read_binary(KERNEL_BINARY)?;
-            let image = ElfExecutable::parse(&elf)
-                .and_then(|exe| exe.kernel_image(board.kernel_load))
-                .map_err(|e| XtaskError::new(format!("kernel ELF: {e}")))?;
-            self.kernels.insert(board.name, image);
+            let built = self.build_kernel(board);
+            self.kernels.insert(board.name, built);
         }
-        self.kernels
-            .get(board.name)
-            .ok_or_else(|| XtaskError::new("kernel cache lost its entry"))
+        match self.kernels.get(board.name) {
+            Some(Ok(image)) => Ok(image),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(XtaskError::new("kernel cache lost its entry")),
+        }
     }
 
     /// The flat image of program `name` (a workspace package whose binary has
-    /// the same name), building it on first use.
+    /// the same name), built on first use.
     pub fn program(&mut self, name: &str) -> XtaskResult<&FlatImage> {
         if !self.programs.contains_key(name) {
-            println!("building program {name}");
-            self.cargo_build(name, &[])?;
-            let elf = self.read_binary(name)?;
-            let image = ElfExecutable::parse(&elf)
-                .and_then(|exe| exe.program_image())
-                .map_err(|e| XtaskError::new(format!("program {name}: {e}")))?;
-            self.programs.insert(name.to_string(), image);
+            let built = self.build_program(name);
+            self.programs.insert(name.to_string(), built);
         }
-        self.programs
-            .get(name)
-            .ok_or_else(|| XtaskError::new("program cache lost its entry"))
+        match self.programs.get(name) {
+            Some(Ok(image)) => Ok(image),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(XtaskError::new("program cache lost its entry")),
+        }
     }
 }
 

@@ -49,6 +49,7 @@ pub fn build_system_image(
     system: &System,
     artifacts: &mut Artifacts<'_>,
 ) -> XtaskResult<SystemImage> {
+    let kernel_len = artifacts.kernel(system.board)?.bytes.len();
     let mut images = Vec::with_capacity(system.partitions.len());
     for partition in &system.partitions {
         let image = match &partition.source {
@@ -68,8 +69,8 @@ pub fn build_system_image(
         };
         images.push(image);
     }
-    let kernel = artifacts.kernel(system.board)?;
-    let manifest = bulkhead_config::build_manifest(system, &images, kernel.bytes.len() as u64)
+    let manifest = bulkhead_config::build_manifest(system, &images, kernel_len as u64)
         .map_err(|e| XtaskError::new(e.to_string()))?;
+    let kernel = artifacts.kernel(system.board)?;
     system_image::assemble(&kernel.bytes, &manifest).map_err(|e| XtaskError::new(e.to_string()))
 }

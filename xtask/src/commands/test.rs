@@ -7,7 +7,7 @@ use std::io::{self, Write as _};
 
 use crate::artifacts::Artifacts;
 use crate::cli::{TestOptions, TestSelection};
-use crate::error::XtaskResult;
+use crate::error::{XtaskError, XtaskResult};
 use crate::host_tests;
 use crate::qemu::QemuMachine;
 use crate::scenario::{self, BootMode, Scenario};
@@ -88,19 +88,23 @@ fn run_host_tests(workspace: &Workspace, tally: &mut Tally) {
     }
 }
 
-fn run_scenarios(
-    workspace: &Workspace,
-    filter: Option<&str>,
-    tally: &mut Tally,
-) -> XtaskResult<()> {
+/// The selected scenarios, loaded, and whether QEMU is ready for them.
+struct ScenarioPlan {
+    /// Each selected scenario's name and what loading it gave.
+    selected: Vec<(String, XtaskResult<Scenario>)>,
+    /// Why QEMU could not be set up, if it could not.
+    qemu_problem: Option<XtaskError>,
+}
+
+/// Loads the scenarios (those matching `filter`) and sets QEMU up for every
+/// machine they need, before anything slow runs.
+fn plan_scenarios(workspace: &Workspace, filter: Option<&str>) -> XtaskResult<ScenarioPlan> {
     let paths = scenario::discover(&workspace.root.join(SCENARIO_DIR))?;
     let selected: Vec<_> = paths
         .iter()
         .filter(|p| filter.is_none_or(|f| scenario::scenario_name(p).contains(f)))
         .map(|p| (scenario::scenario_name(p), Scenario::load(p)))
         .collect();
-
-    // Install or check QEMU once, for every machine the scenarios need.
     let machines: BTreeSet<QemuMachine> = selected
         .iter()
         .filter_map(|(_, s)| s.as_ref().ok())
@@ -108,9 +112,20 @@ fn run_scenarios(
         .filter(|m| m.not_runnable_reason().is_none())
         .collect();
     let qemu_problem = machines.into_iter().find_map(|m| ensure_qemu(m).err());
+    Ok(ScenarioPlan {
+        selected,
+        qemu_problem,
+    })
+}
 
+/// Builds, boots and judges each planned scenario in turn.
+fn run_scenarios(workspace: &Workspace, plan: &ScenarioPlan, tally: &mut Tally) {
+    let ScenarioPlan {
+        selected,
+        qemu_problem,
+    } = plan;
     let mut artifacts = Artifacts::new(workspace);
-    for (name, loaded) in &selected {
+    for (name, loaded) in selected {
         let label = format!("scenario {name}");
         let scenario = match loaded {
             Ok(s) => s,
@@ -122,7 +137,10 @@ fn run_scenarios(
         };
         if let Some(reason) = scenario.machine.not_runnable_reason() {
             tally.skipped += 1;
-            println!("{label} ... skipped ({} {reason})", scenario.machine.name());
+            println!(
+                "{label} ... skipped ({}: {reason})",
+                scenario.machine.name()
+            );
             continue;
         }
         if let Some(problem) = &qemu_problem {
@@ -155,20 +173,26 @@ fn run_scenarios(
             }
         }
     }
-    Ok(())
 }
 
 /// Runs `test`; returns whether everything passed.
 pub fn run(options: &TestOptions) -> XtaskResult<bool> {
     let workspace = Workspace::locate();
     let mut tally = Tally::default();
+    // Set QEMU up first: if that needs the user, they learn it at once.
+    let plan = match options.selection {
+        TestSelection::HostOnly => None,
+        _ => Some(plan_scenarios(&workspace, options.filter.as_deref())),
+    };
     if options.selection != TestSelection::QemuOnly {
         run_host_tests(&workspace, &mut tally);
     }
-    if options.selection != TestSelection::HostOnly {
-        if let Err(e) = run_scenarios(&workspace, options.filter.as_deref(), &mut tally) {
+    match plan {
+        None => {}
+        Some(Ok(plan)) => run_scenarios(&workspace, &plan, &mut tally),
+        Some(Err(e)) => {
             tally.failed += 1;
-            println!("scenarios: FAILED: {e}");
+            println!("scenarios ... FAILED: {e}");
         }
     }
     println!("{tally}");
