@@ -194,18 +194,26 @@ fn apt_sources_files() -> Vec<(PathBuf, SourcesFormat)> {
     files
 }
 
-/// How backports get enabled, given every sources file's text: already on,
-/// by changing one file, or not at all (no entry to derive from).
-fn backports_plan(
-    files: &[(PathBuf, SourcesFormat, String)],
-    codename: &str,
-) -> Option<Option<InstallStep>> {
-    let mut first_change = None;
+/// How the backports suite gets used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum BackportsPlan {
+    /// A sources file already enables it.
+    AlreadyEnabled,
+    /// This step enables it.
+    Enable(InstallStep),
+    /// No sources entry to derive it from: install from the release itself.
+    Unavailable,
+}
+
+/// Plans backports from every sources file's text: an enabled suite anywhere
+/// wins, else the first file with an entry for the release gets one.
+fn backports_plan(files: &[(PathBuf, SourcesFormat, String)], codename: &str) -> BackportsPlan {
+    let mut plan = BackportsPlan::Unavailable;
     for (path, format, text) in files {
         match apt_sources::enable_backports(text, *format, codename) {
-            BackportsEdit::AlreadyEnabled => return Some(None),
-            BackportsEdit::Change(change) if first_change.is_none() => {
-                first_change = Some(InstallStep::EnableBackports {
+            BackportsEdit::AlreadyEnabled => return BackportsPlan::AlreadyEnabled,
+            BackportsEdit::Change(change) if plan == BackportsPlan::Unavailable => {
+                plan = BackportsPlan::Enable(InstallStep::EnableBackports {
                     path: path.clone(),
                     suite: backports_suite(codename),
                     change,
@@ -214,7 +222,7 @@ fn backports_plan(
             _ => {}
         }
     }
-    first_change.map(Some)
+    plan
 }
 
 /// The steps that install QEMU on this Debian machine.
@@ -227,18 +235,18 @@ fn install_steps(os: &OsRelease) -> Vec<InstallStep> {
                 .map(|text| (path, format, text))
         })
         .collect();
-    let backports = os
-        .codename
-        .as_deref()
-        .and_then(|codename| backports_plan(&files, codename).map(|edit| (codename, edit)));
     let mut steps = Vec::new();
-    let release = match backports {
-        Some((codename, edit)) => {
-            steps.extend(edit);
-            Some(backports_suite(codename))
+    let mut release = None;
+    if let Some(codename) = os.codename.as_deref() {
+        match backports_plan(&files, codename) {
+            BackportsPlan::AlreadyEnabled => release = Some(backports_suite(codename)),
+            BackportsPlan::Enable(step) => {
+                steps.push(step);
+                release = Some(backports_suite(codename));
+            }
+            BackportsPlan::Unavailable => {}
         }
-        None => None,
-    };
+    }
     steps.push(InstallStep::UpdatePackageLists);
     steps.push(InstallStep::InstallQemu { release });
     steps
@@ -347,7 +355,10 @@ mod tests {
                 backports,
             ),
         ]);
-        assert_eq!(backports_plan(&files, "bookworm"), Some(None));
+        assert_eq!(
+            backports_plan(&files, "bookworm"),
+            BackportsPlan::AlreadyEnabled
+        );
         // Derivable from the first file that has the release.
         let files = read_test_files(&[
             ("/etc/apt/sources.list", SourcesFormat::OneLine, ""),
@@ -358,11 +369,11 @@ mod tests {
             ),
         ]);
         match backports_plan(&files, "bookworm") {
-            Some(Some(InstallStep::EnableBackports {
+            BackportsPlan::Enable(InstallStep::EnableBackports {
                 path,
                 suite,
                 change,
-            })) => {
+            }) => {
                 assert_eq!(path, Path::new("/etc/apt/sources.list.d/debian.sources"));
                 assert_eq!(suite, "bookworm-backports");
                 assert!(change
@@ -372,7 +383,7 @@ mod tests {
             other => panic!("unexpected plan {other:?}"),
         }
         // Nothing to derive from.
-        assert_eq!(backports_plan(&files, "trixie"), None);
+        assert_eq!(backports_plan(&files, "trixie"), BackportsPlan::Unavailable);
     }
 
     #[test]
