@@ -1,0 +1,88 @@
+//! The PMU cycle counter, for benchmarks (Arm ARM DDI 0487, D13 "The
+//! Performance Monitors Extension"). Usable only when the partition's config
+//! grants `pmu = true`; otherwise the core traps these registers and faults
+//! the partition. Under `qemu -icount shift=0` PMCCNTR_EL0 counts executed
+//! instructions exactly, so a measurement is a deterministic path length.
+
+use core::arch::asm;
+
+/// PMCR_EL0.E (bit 0): counters enabled; C (bit 2): reset the cycle counter;
+/// LC (bit 6): the cycle counter overflows at 64 bits (D23.4.14).
+const PMCR_ENABLE_RESET_LONG: u64 = 1 << 0 | 1 << 2 | 1 << 6;
+/// PMCNTENSET_EL0.C (bit 31): enable the cycle counter.
+const PMCNTENSET_CYCLE: u64 = 1 << 31;
+/// PMCCFILTR_EL0.NSH (bit 27): also count at EL2, so a hypercall's time in the
+/// core is measured. P, U (EL1, EL0) stay 0: counted.
+const PMCCFILTR_COUNT_EL2: u64 = 1 << 27;
+
+/// Starts the cycle counter from zero, counting EL0, EL1 and EL2.
+pub fn enable_cycle_counter() {
+    // SAFETY: PMU control registers only change what the counters count.
+    unsafe {
+        asm!(
+            "msr pmccfiltr_el0, {filter}",
+            "msr pmcntenset_el0, {enable}",
+            "msr pmcr_el0, {control}",
+            "isb",
+            filter = in(reg) PMCCFILTR_COUNT_EL2,
+            enable = in(reg) PMCNTENSET_CYCLE,
+            control = in(reg) PMCR_ENABLE_RESET_LONG,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// The cycle counter now.
+pub fn cycles() -> u64 {
+    let count: u64;
+    // SAFETY: reads a counter; no side effects.
+    unsafe {
+        asm!("isb", "mrs {count}, pmccntr_el0", count = out(reg) count, options(nostack, preserves_flags));
+    }
+    count
+}
+
+/// The cost of measuring nothing: `isb; read; read; isb`. Subtract the
+/// minimum of several of these from [`measure_null_hypercall`] samples.
+pub fn measure_empty() -> u64 {
+    let (start, end): (u64, u64);
+    // SAFETY: reads a counter twice; no side effects.
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {start}, pmccntr_el0",
+            "mrs {end}, pmccntr_el0",
+            "isb",
+            start = out(reg) start,
+            end = out(reg) end,
+            options(nostack, preserves_flags),
+        );
+    }
+    end.wrapping_sub(start)
+}
+
+/// Counts one `NULL` hypercall: `isb; read; hvc #0; read; isb`, with the
+/// function id loaded before the first read so that only the call is timed.
+pub fn measure_null_hypercall() -> u64 {
+    let (start, end): (u64, u64);
+    // SAFETY: NULL does nothing but return; registers the call may change are
+    // declared clobbered, and `start`/`end` are allocated apart from them.
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {start}, pmccntr_el0",
+            "hvc #0",
+            "mrs {end}, pmccntr_el0",
+            "isb",
+            start = out(reg) start,
+            end = out(reg) end,
+            inout("x0") u64::from(abi::hvc::NULL) => _,
+            out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _,
+            out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+            out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    end.wrapping_sub(start)
+}
