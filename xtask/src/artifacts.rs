@@ -10,7 +10,7 @@ use platform::board::{self, BoardSpec};
 
 use crate::elf_flat::{ElfExecutable, FlatImage};
 use crate::error::{XtaskError, XtaskResult};
-use crate::workspace::{Workspace, BARE_METAL_TARGET};
+use crate::workspace::{Workspace, BARE_METAL_TARGET, KERNEL_TARGET};
 
 /// The kernel's cargo package.
 pub const KERNEL_PACKAGE: &str = "kernel";
@@ -53,7 +53,7 @@ impl<'w> Artifacts<'w> {
     /// Runs `cargo build --release -p <package> --target aarch64-unknown-none`
     /// with the given features, with cargo's own output passed through so
     /// compile errors are seen as they are.
-    fn cargo_build(&self, package: &str, features: &[&str]) -> XtaskResult<()> {
+    fn cargo_build(&self, package: &str, target: &str, features: &[&str]) -> XtaskResult<()> {
         let mut cargo = self.workspace.cargo();
         cargo.args([
             "build",
@@ -62,7 +62,7 @@ impl<'w> Artifacts<'w> {
             "-p",
             package,
             "--target",
-            BARE_METAL_TARGET,
+            target,
         ]);
         if !features.is_empty() {
             cargo.args(["--features", &features.join(",")]);
@@ -81,16 +81,16 @@ impl<'w> Artifacts<'w> {
     }
 
     /// Reads a built binary.
-    fn read_binary(&self, name: &str) -> XtaskResult<Vec<u8>> {
-        let path = self.workspace.bare_metal_binary(name);
+    fn read_binary(&self, target: &str, name: &str) -> XtaskResult<Vec<u8>> {
+        let path = self.workspace.bare_metal_binary(target, name);
         fs::read(&path).map_err(|e| XtaskError::io("read", &path, e))
     }
 
     fn build_kernel(&self, board: &BoardSpec) -> XtaskResult<FlatImage> {
         let features = kernel_features(board)?;
         println!("building kernel for {}", board.name);
-        self.cargo_build(KERNEL_PACKAGE, features)?;
-        let elf = self.read_binary(KERNEL_BINARY)?;
+        self.cargo_build(KERNEL_PACKAGE, KERNEL_TARGET, features)?;
+        let elf = self.read_binary(KERNEL_TARGET, KERNEL_BINARY)?;
         ElfExecutable::parse(&elf)
             .and_then(|exe| exe.kernel_image(board.kernel_load))
             .map_err(|e| XtaskError::new(format!("kernel ELF: {e}")))
@@ -98,8 +98,8 @@ impl<'w> Artifacts<'w> {
 
     fn build_program(&self, name: &str) -> XtaskResult<FlatImage> {
         println!("building program {name}");
-        self.cargo_build(name, &[])?;
-        let elf = self.read_binary(name)?;
+        self.cargo_build(name, BARE_METAL_TARGET, &[])?;
+        let elf = self.read_binary(BARE_METAL_TARGET, name)?;
         ElfExecutable::parse(&elf)
             .and_then(|exe| exe.program_image())
             .map_err(|e| XtaskError::new(format!("program {name}: {e}")))

@@ -6,8 +6,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The bare-metal target every partition and the kernel are built for.
+/// The bare-metal target partitions are built for.
 pub const BARE_METAL_TARGET: &str = "aarch64-unknown-none";
+/// The target the EL2 core is built for: no FP/SIMD in compiled code, so the
+/// core never touches a guest's FP registers except when switching vCPUs.
+pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
 
 /// The workspace's directories.
 #[derive(Clone, Debug)]
@@ -40,10 +43,10 @@ impl Workspace {
         command
     }
 
-    /// Where a release build for the bare-metal target puts binary `name`.
-    pub fn bare_metal_binary(&self, name: &str) -> PathBuf {
+    /// Where a release build for `target` puts binary `name`.
+    pub fn bare_metal_binary(&self, target: &str, name: &str) -> PathBuf {
         self.target_dir
-            .join(BARE_METAL_TARGET)
+            .join(target)
             .join("release")
             .join(name)
     }
@@ -89,7 +92,7 @@ mod tests {
             PathBuf::from("/repo/target/bulkhead/smp.img")
         );
         assert_eq!(
-            ws.bare_metal_binary("bulkhead"),
+            ws.bare_metal_binary(BARE_METAL_TARGET, "bulkhead"),
             PathBuf::from("/repo/target/aarch64-unknown-none/release/bulkhead")
         );
         assert_eq!(

@@ -35,7 +35,7 @@ pub fn run(options: &RunOptions) -> XtaskResult<()> {
         instruction_counting: false,
     };
     if options.gdb {
-        let elf = workspace.bare_metal_binary(KERNEL_BINARY);
+        let elf = workspace.bare_metal_binary(crate::workspace::KERNEL_TARGET, KERNEL_BINARY);
         println!("QEMU waits for a debugger; attach with:");
         println!(
             "  gdb-multiarch {} -ex 'target remote :1234'",

@@ -1,0 +1,53 @@
+//! Cache and TLB maintenance (Arm ARM D7.5 and D8.13): what the core must do
+//! after writing memory a guest will read with its MMU off, and after changing
+//! translation tables.
+
+use super::sysreg::{dsb_ish, dsb_sy, isb, read_sysreg};
+
+/// Smallest data-cache line size, from CTR_EL0.DminLine.
+fn dcache_line() -> u64 {
+    let ctr = read_sysreg!("ctr_el0");
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Cleans and invalidates `[addr, addr + len)` to the point of coherency, so a
+/// guest running with caches off (or another CPU with its MMU off) sees it.
+pub fn clean_invalidate_to_poc(addr: u64, len: u64) {
+    let line = dcache_line();
+    let mut p = addr & !(line - 1);
+    let end = addr.saturating_add(len);
+    while p < end {
+        // SAFETY: DC CIVAC on a mapped address only affects cache state.
+        unsafe { core::arch::asm!("dc civac, {}", in(reg) p, options(nostack, preserves_flags)) };
+        p += line;
+    }
+    dsb_sy();
+}
+
+/// Invalidates the whole instruction cache (inner shareable), after new code
+/// was written for a guest.
+pub fn invalidate_icache_all() {
+    // SAFETY: IC IALLUIS only affects cache state.
+    unsafe { core::arch::asm!("ic ialluis", options(nostack, preserves_flags)) };
+    dsb_ish();
+    isb();
+}
+
+/// Invalidates all stage-1 and stage-2 TLB entries of the VMID currently in
+/// VTTBR_EL2, on every CPU (TLBI VMALLS12E1IS).
+pub fn invalidate_guest_tlb_current_vmid() {
+    dsb_ish();
+    // SAFETY: TLB maintenance only affects translation caches.
+    unsafe { core::arch::asm!("tlbi vmalls12e1is", options(nostack, preserves_flags)) };
+    dsb_ish();
+    isb();
+}
+
+/// Invalidates all EL2 TLB entries on this CPU.
+pub fn invalidate_el2_tlb_local() {
+    dsb_sy();
+    // SAFETY: TLB maintenance only affects translation caches.
+    unsafe { core::arch::asm!("tlbi alle2", options(nostack, preserves_flags)) };
+    dsb_sy();
+    isb();
+}

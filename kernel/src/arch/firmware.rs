@@ -1,0 +1,35 @@
+//! Calls from the core to the platform firmware over SMC: PSCI CPU_ON to start
+//! secondary CPUs and SYSTEM_OFF to power the machine down (Arm DEN0022).
+
+/// Makes an SMCCC call through `SMC #0`; returns x0.
+pub fn smc(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+    let mut x0 = u64::from(fid);
+    // SAFETY: an SMC to EL3 (or QEMU's built-in PSCI) with SMCCC arguments;
+    // per SMCCC 1.1 x0-x17 may be clobbered, which the asm declares.
+    unsafe {
+        core::arch::asm!(
+            "smc #0",
+            inout("x0") x0,
+            inout("x1") a1 => _, inout("x2") a2 => _, inout("x3") a3 => _,
+            out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _,
+            out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    x0 as i64
+}
+
+/// Powers the machine off through PSCI; parks the CPU if that returns.
+pub fn system_off() -> ! {
+    smc(abi::psci::SYSTEM_OFF, 0, 0, 0);
+    halt()
+}
+
+/// Stops this CPU for good: interrupts masked, waiting for events forever.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: masking interrupts and waiting has no memory effects.
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfe", options(nostack)) };
+    }
+}

@@ -1,0 +1,206 @@
+//! The EL2 exception vector table (Arm ARM D1.10.2) and the guest entry/exit
+//! path: a trap from a lower EL saves the guest's general registers into the
+//! current vCPU's [`GuestRegs`], Rust decides, and the registers of whichever
+//! vCPU should run next are restored before `eret`.
+//!
+//! An exception taken from EL2 itself is a core bug (or a stack overflow into a
+//! guard page): it switches to this CPU's emergency stack (SP_EL0), saves every
+//! register and reports.
+
+use core::arch::global_asm;
+
+/// General registers of a vCPU as the vectors save them. Offsets are used by
+/// the assembly below: x0..x30 at 0, ELR_EL2 at 248, SPSR_EL2 at 256.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestRegs {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// Where the guest resumes.
+    pub elr: u64,
+    /// The guest's PSTATE on resume.
+    pub spsr: u64,
+}
+
+/// What the vectors report to Rust: which kind of exception came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum TrapKind {
+    /// Synchronous exception from a lower EL (AArch64).
+    Sync = 0,
+    /// IRQ while a guest ran.
+    Irq = 1,
+    /// FIQ while a guest ran.
+    Fiq = 2,
+    /// SError while a guest ran.
+    SError = 3,
+    /// Anything from a lower EL in AArch32 (not supported).
+    Aarch32 = 4,
+}
+
+impl TrapKind {
+    /// Decodes the vector's code.
+    pub fn from_code(code: u64) -> Self {
+        match code {
+            0 => Self::Sync,
+            1 => Self::Irq,
+            2 => Self::Fiq,
+            3 => Self::SError,
+            _ => Self::Aarch32,
+        }
+    }
+}
+
+/// Registers saved when EL2 itself takes an exception.
+#[repr(C)]
+#[derive(Debug)]
+pub struct El2Frame {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// SP_EL2 at the time of the exception.
+    pub sp: u64,
+    /// ELR_EL2.
+    pub elr: u64,
+    /// SPSR_EL2.
+    pub spsr: u64,
+    /// ESR_EL2.
+    pub esr: u64,
+    /// FAR_EL2.
+    pub far: u64,
+}
+
+global_asm!(
+    r#"
+.macro LOWER kind
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x1, #\kind
+    b       lower_el_common
+.endm
+
+.macro CURRENT kind
+    .balign 0x80
+    msr     spsel, #0               // the emergency stack in SP_EL0
+    sub     sp, sp, #288
+    stp     x0, x1, [sp, #0]
+    mov     x1, #\kind
+    b       current_el_common
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global el2_vectors
+el2_vectors:
+    CURRENT 0
+    CURRENT 1
+    CURRENT 2
+    CURRENT 3
+    CURRENT 0
+    CURRENT 1
+    CURRENT 2
+    CURRENT 3
+    LOWER 0
+    LOWER 1
+    LOWER 2
+    LOWER 3
+    LOWER 4
+    LOWER 4
+    LOWER 4
+    LOWER 4
+
+lower_el_common:
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0]                // PerCpu.current_regs
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    stp     x20, x21, [x0, #160]
+    stp     x22, x23, [x0, #176]
+    stp     x24, x25, [x0, #192]
+    stp     x26, x27, [x0, #208]
+    stp     x28, x29, [x0, #224]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16       // the guest's x0, x1
+    stp     x2, x3, [x0, #0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+    mov     x0, x1
+    mov     x29, xzr
+    bl      rust_guest_trap         // returns the GuestRegs to resume
+    b       restore_guest
+
+// x0 = &GuestRegs, x1 = the stack top to run on from now.
+.global enter_guest
+enter_guest:
+    mov     sp, x1
+restore_guest:
+    ldp     x2, x3, [x0, #248]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0, #0]
+    eret
+
+current_el_common:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    msr     spsel, #1               // SP_EL2 cannot be read at EL2 with mrs
+    mov     x2, sp
+    msr     spsel, #0
+    stp     x30, x2, [sp, #240]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [sp, #256]
+    mrs     x2, esr_el2
+    mrs     x3, far_el2
+    stp     x2, x3, [sp, #272]
+    mov     x0, sp
+    mov     x29, xzr
+    bl      rust_el2_exception
+9:  wfe
+    b       9b
+"#
+);
+
+extern "C" {
+    /// The vector table (2 KiB aligned).
+    pub static el2_vectors: [u8; 0x800];
+    /// Restores `regs` and enters the guest, running on `stack_top` from now.
+    pub fn enter_guest(regs: *const GuestRegs, stack_top: usize) -> !;
+}
+
+const _: () = assert!(core::mem::size_of::<GuestRegs>() == 264);
+const _: () = assert!(core::mem::size_of::<El2Frame>() == 288);

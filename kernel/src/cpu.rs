@@ -1,0 +1,308 @@
+//! Per-CPU scheduling glue: applies requests posted for vCPUs homed here,
+//! picks the next vCPU with `kernel_core::sched`, switches the hardware state
+//! between vCPUs, arms the EL2 timer, and idles when nothing is runnable.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use aarch64_cpu::registers::*;
+use kernel_core::psci::Power;
+use kernel_core::sched::RunQueue;
+use kernel_core::MAX_CPUS;
+use spin::Mutex;
+
+use crate::arch::percpu::this_cpu;
+use crate::arch::vectors::GuestRegs;
+use crate::arch::{cache, sysreg::isb};
+use crate::partition::{self, PartState, Request, Vcpu};
+use crate::{gic, lifecycle, timer, trap};
+
+/// No vCPU loaded.
+const NONE: usize = usize::MAX;
+/// Time slice between vCPUs of equal priority.
+const SLICE_MS: u64 = 10;
+
+struct CpuState {
+    queue: Mutex<RunQueue>,
+    /// vCPU whose state is in the hardware (only this CPU touches it).
+    loaded: AtomicUsize,
+    /// A request was posted for a vCPU homed here.
+    requests: AtomicBool,
+    /// When the running vCPU's time slice ends.
+    slice_end: Mutex<Option<u64>>,
+}
+
+static CPUS: [CpuState; MAX_CPUS] = [const {
+    CpuState {
+        queue: Mutex::new(RunQueue::new()),
+        loaded: AtomicUsize::new(NONE),
+        requests: AtomicBool::new(false),
+        slice_end: Mutex::new(None),
+    }
+}; MAX_CPUS];
+
+/// Virtual timer PPI (INTID 27), injected to guests with the HW bit.
+pub const VTIMER_INTID: u32 = 27;
+/// EL2 physical timer PPI (INTID 26).
+pub const HYP_TIMER_INTID: u32 = 26;
+
+/// This CPU's logical index.
+pub fn this_index() -> usize {
+    this_cpu().index()
+}
+
+fn state(cpu: usize) -> &'static CpuState {
+    &CPUS[cpu.min(MAX_CPUS - 1)]
+}
+
+/// Marks that CPU `cpu` has a request to look at.
+pub fn note_request(cpu: usize) {
+    state(cpu).requests.store(true, Ordering::Release);
+}
+
+/// Puts every vCPU homed on `cpu` into its run queue (boot).
+pub fn register_vcpus(cpu: usize) {
+    let mut q = state(cpu).queue.lock();
+    for (id, v) in partition::system().vcpus.iter().enumerate() {
+        if v.home == cpu {
+            let _ = q.add(id, v.priority);
+        }
+    }
+}
+
+/// The vCPU loaded on this CPU, if any.
+pub fn loaded() -> Option<(usize, &'static Vcpu)> {
+    let id = state(this_index()).loaded.load(Ordering::Relaxed);
+    partition::vcpu(id).map(|v| (id, v))
+}
+
+/// Blocks the loaded vCPU (WFI) until `wake_at` or an event.
+pub fn block_loaded(wake_at: Option<u64>) {
+    if let Some((id, _)) = loaded() {
+        state(this_index()).queue.lock().block(id, wake_at);
+    }
+}
+
+/// Handles requests for vCPUs homed here.
+fn process_requests(cpu: usize) {
+    let st = state(cpu);
+    if !st.requests.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    for (id, v) in partition::system().vcpus.iter().enumerate() {
+        if v.home != cpu {
+            continue;
+        }
+        let Some(req) = v.request.lock().take() else {
+            continue;
+        };
+        match req {
+            Request::Start { entry, context } => {
+                let running = partition::partition(v.partition)
+                    .is_some_and(|p| p.ctl.lock().state == PartState::Running);
+                if running {
+                    if st.loaded.load(Ordering::Relaxed) == id {
+                        st.loaded.store(NONE, Ordering::Relaxed);
+                    }
+                    partition::reset_context(v, entry, context, gic::is_v3());
+                    *v.power.lock() = Power::On;
+                    st.queue.lock().set_runnable(id);
+                }
+            }
+            Request::Stop => take_off(cpu, id, v),
+        }
+    }
+}
+
+/// Takes a vCPU off this CPU for good (stop or CPU_OFF) and tells its
+/// partition.
+pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
+    let st = state(cpu);
+    if st.loaded.load(Ordering::Relaxed) == id {
+        save(cpu, v);
+        st.loaded.store(NONE, Ordering::Relaxed);
+    }
+    st.queue.lock().set_off(id);
+    let was_on = core::mem::replace(&mut *v.power.lock(), Power::Off) != Power::Off;
+    if was_on {
+        if let Some(p) = partition::partition(v.partition) {
+            lifecycle::vcpu_went_off(p);
+        }
+    }
+}
+
+fn save(cpu: usize, v: &Vcpu) {
+    let ctx = v.ctx();
+    let v3 = gic::is_v3();
+    ctx.el1.save(v3);
+    ctx.fp.save();
+    ctx.vgic.save(cpu, VTIMER_INTID);
+}
+
+/// MDCR_EL2 for a partition: debug registers trap (TDA, TDOSA, TDRA), PMU
+/// registers trap (TPM, TPMCR) unless the partition holds the PMU; HPMN keeps
+/// every counter for EL1 (Arm ARM D17.2.71).
+fn mdcr_for(pmu: bool) -> u64 {
+    let hpmn = (read_pmcr_n()) & 0x1f;
+    let mut v = hpmn | 1 << 9 | 1 << 10 | 1 << 11;
+    if !pmu {
+        v |= 1 << 5 | 1 << 6;
+    }
+    v
+}
+
+fn read_pmcr_n() -> u64 {
+    (crate::arch::sysreg::read_sysreg!("pmcr_el0") >> 11) & 0x1f
+}
+
+fn restore(cpu: usize, v: &Vcpu) {
+    let Some(p) = partition::partition(v.partition) else {
+        return;
+    };
+    VTTBR_EL2.set(p.vttbr);
+    MDCR_EL2.set(mdcr_for(p.has_pmu()));
+    isb();
+    let ctx = v.ctx();
+    let v3 = gic::is_v3();
+    ctx.el1.restore(v3);
+    ctx.fp.restore();
+    ctx.vgic.restore(cpu, VTIMER_INTID);
+}
+
+/// Invalidates the TLB entries of the partition with this VTTBR (its VMID),
+/// on every CPU: its translations may not outlive a restart.
+pub fn flush_guest_tlb(vttbr: u64) {
+    let previous = VTTBR_EL2.get();
+    VTTBR_EL2.set(vttbr);
+    isb();
+    cache::invalidate_guest_tlb_current_vmid();
+    VTTBR_EL2.set(previous);
+    isb();
+}
+
+/// Handles every pending physical interrupt. Returns true if the EL2 timer
+/// fired (time slice or wake-up deadline).
+pub fn handle_irqs(cpu: usize) -> bool {
+    let mut timer_fired = false;
+    while let Some(irq) = gic::ack() {
+        match irq.intid {
+            VTIMER_INTID => {
+                gic::priority_drop(irq);
+                let injected = loaded().is_some()
+                    && gic::inject(gic::VirtualIrq {
+                        vintid: VTIMER_INTID,
+                        pintid: Some(VTIMER_INTID),
+                        priority: 0xA0,
+                    });
+                if !injected {
+                    // No guest to take it: mask the timer so it cannot storm.
+                    CNTV_CTL_EL0.set(CNTV_CTL_EL0.get() | 0b10);
+                    gic::deactivate(irq);
+                }
+            }
+            HYP_TIMER_INTID => {
+                gic::priority_drop(irq);
+                gic::deactivate(irq);
+                timer::arm(None);
+                timer_fired = true;
+            }
+            _ => {
+                // Reschedule SGIs and anything else: the request flags and the
+                // loop below do the work.
+                gic::priority_drop(irq);
+                gic::deactivate(irq);
+            }
+        }
+    }
+    let _ = cpu;
+    timer_fired
+}
+
+/// Decides what runs next on this CPU and returns the registers to enter.
+/// Idles (WFI with interrupts masked, polling the GIC) while nothing is
+/// runnable.
+pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
+    let cpu = this_index();
+    let st = state(cpu);
+    let mut slice_expired = false;
+    if timer_fired {
+        let now = timer::now();
+        st.queue.lock().wake_expired(now);
+        let mut end = st.slice_end.lock();
+        if end.is_some_and(|t| t <= now) {
+            slice_expired = true;
+            *end = None;
+        }
+    }
+    loop {
+        process_requests(cpu);
+        let next = st.queue.lock().pick(slice_expired);
+        slice_expired = false;
+        if let Some(id) = next {
+            if let Some(v) = partition::vcpu(id) {
+                return switch_to(cpu, id, v);
+            }
+        }
+        // Nothing to run: put the loaded vCPU's state away and wait.
+        if let Some(v) = partition::vcpu(st.loaded.load(Ordering::Relaxed)) {
+            save(cpu, v);
+            st.loaded.store(NONE, Ordering::Relaxed);
+        }
+        timer::arm(st.queue.lock().next_wake());
+        wait_for_interrupt();
+        handle_irqs(cpu);
+        st.queue.lock().wake_expired(timer::now());
+    }
+}
+
+fn wait_for_interrupt() {
+    // SAFETY: WFI with interrupts masked at EL2 waits until one is pending; it
+    // has no memory effects.
+    unsafe { core::arch::asm!("dsb sy", "wfi", options(nostack)) };
+}
+
+fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
+    let st = state(cpu);
+    let current = st.loaded.load(Ordering::Relaxed);
+    let now = timer::now();
+    if current != id {
+        if let Some(old) = partition::vcpu(current) {
+            save(cpu, old);
+        }
+        restore(cpu, v);
+        st.loaded.store(id, Ordering::Relaxed);
+        *st.slice_end.lock() = None;
+    }
+    let q = st.queue.lock();
+    let mut end = st.slice_end.lock();
+    if q.needs_time_slice() {
+        end.get_or_insert(now + timer::ms_to_ticks(SLICE_MS));
+    } else {
+        *end = None;
+    }
+    let deadline = match (*end, q.next_wake()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    drop(end);
+    drop(q);
+    timer::arm(deadline);
+    let regs = &mut v.ctx().regs as *mut GuestRegs;
+    this_cpu().set_current_regs(regs);
+    regs
+}
+
+/// Enters the scheduler on this CPU for the first time; never returns.
+pub fn run() -> ! {
+    let regs = reschedule(false);
+    let top = this_cpu().stack_top();
+    // SAFETY: `regs` is the loaded vCPU's saved state, prepared by
+    // `switch_to`; from here this CPU lives in trap handling on a fresh stack.
+    unsafe { crate::arch::vectors::enter_guest(regs, top) }
+}
+
+/// Entry from the vectors for every exception taken from a guest.
+#[no_mangle]
+extern "C" fn rust_guest_trap(kind: u64) -> *mut GuestRegs {
+    let timer_fired = trap::handle(crate::arch::vectors::TrapKind::from_code(kind));
+    reschedule(timer_fired)
+}

@@ -1,0 +1,371 @@
+//! Partitions and vCPUs: created once at boot from the manifest, each with its
+//! own stage-2 tables and VMID; loaded (and reloaded on reset) from the
+//! pristine image blobs that stay in the core's memory.
+
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel_core::manifest::{region_flags, Manifest, PartitionDesc, RegionDesc, RestartPolicy};
+use kernel_core::pagetable::{self, Attrs, MapError, MemType, PageTable, Regime};
+use kernel_core::psci::Power;
+use spin::{Mutex, Once};
+
+use crate::arch::cache;
+use crate::arch::context::{El1State, FpState};
+use crate::arch::vectors::GuestRegs;
+use crate::console::LineBuffer;
+use crate::gic::VgicState;
+use crate::mm::HeapTables;
+
+/// Lifecycle state of a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartState {
+    /// Its vCPUs run.
+    Running,
+    /// Stopping: waiting for its vCPUs to leave their CPUs.
+    Stopping,
+    /// Stopped for good (powered off, faulted with no restart left).
+    Stopped,
+}
+
+/// What to do once every vCPU of a stopping partition is off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopAction {
+    /// Stay stopped.
+    Stop,
+    /// Reload from the pristine image and start again.
+    Restart,
+}
+
+/// Mutable partition state, under one lock.
+#[derive(Debug)]
+pub struct PartCtl {
+    /// Lifecycle state.
+    pub state: PartState,
+    /// vCPUs not `Off` (on or being turned on).
+    pub live: usize,
+    /// Pending action while `Stopping`.
+    pub action: StopAction,
+    /// Counter values of recent restarts after faults, for `on-crash` windows.
+    pub recent_restarts: [u64; 8],
+}
+
+/// A partition.
+pub struct Partition {
+    /// Index in the manifest.
+    pub id: usize,
+    /// Its description in the manifest (which lives as long as the core).
+    pub desc: PartitionDesc<'static>,
+    /// RAM and device regions.
+    pub regions: Vec<RegionDesc>,
+    /// VTTBR_EL2 value: stage-2 root and VMID.
+    pub vttbr: u64,
+    /// Global index of its first vCPU.
+    pub first_vcpu: usize,
+    /// Number of vCPUs.
+    pub vcpu_count: usize,
+    /// Lifecycle.
+    pub ctl: Mutex<PartCtl>,
+    /// Restarts since boot (reported to the partition by PARTITION_INFO).
+    pub restarts: AtomicU32,
+    /// Console line being assembled.
+    pub line: Mutex<LineBuffer>,
+    image: &'static [u8],
+    dtb: &'static [u8],
+}
+
+impl Partition {
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.desc.name
+    }
+
+    /// Does `[ipa, ipa + len)` lie in one executable RAM region?
+    pub fn ipa_is_exec_ram(&self, ipa: u64) -> bool {
+        self.regions.iter().any(|r| {
+            r.is_ram() && r.flags & region_flags::EXEC != 0 && ipa >= r.ipa && ipa - r.ipa < r.size
+        })
+    }
+
+    /// Does the partition hold the PMU?
+    pub fn has_pmu(&self) -> bool {
+        self.desc.flags & kernel_core::manifest::partition_flags::PMU != 0
+    }
+
+    /// Zeroes its RAM and copies the pristine image and device tree in, then
+    /// makes the result visible to a guest starting with caches off.
+    pub fn load(&self) {
+        for r in self.regions.iter().filter(|r| r.is_ram()) {
+            // SAFETY: the region's physical memory belongs to this partition
+            // alone (validated at boot), is identity-mapped RW in the EL2 map,
+            // and none of its vCPUs runs while it is (re)loaded.
+            unsafe { core::ptr::write_bytes(r.pa as *mut u8, 0, r.size as usize) };
+        }
+        for (blob, ipa) in [
+            (self.image, self.desc.image_ipa),
+            (self.dtb, self.desc.dtb_ipa),
+        ] {
+            if let Some(pa) = self.ipa_to_pa(ipa, blob.len() as u64) {
+                // SAFETY: `ipa_to_pa` found the whole range inside one RAM
+                // region of this partition (see above); the blob lives in the
+                // core's memory, disjoint from partition RAM.
+                unsafe { core::ptr::copy_nonoverlapping(blob.as_ptr(), pa as *mut u8, blob.len()) };
+            }
+        }
+        for r in self.regions.iter().filter(|r| r.is_ram()) {
+            cache::clean_invalidate_to_poc(r.pa, r.size);
+        }
+        cache::invalidate_icache_all();
+    }
+
+    /// Physical address of `[ipa, ipa + len)` if it lies in one RAM region.
+    pub fn ipa_to_pa(&self, ipa: u64, len: u64) -> Option<u64> {
+        self.regions.iter().filter(|r| r.is_ram()).find_map(|r| {
+            let off = ipa.checked_sub(r.ipa)?;
+            (off.checked_add(len)? <= r.size).then_some(r.pa + off)
+        })
+    }
+
+    /// The restart decision after a fault, from the policy in the config.
+    pub fn restart_after_fault(&self, ctl: &mut PartCtl, now: u64) -> bool {
+        match self.desc.restart {
+            RestartPolicy::Never => false,
+            RestartPolicy::Always => true,
+            RestartPolicy::OnCrash => {
+                let window = crate::timer::ms_to_ticks(u64::from(self.desc.restart_window_ms));
+                let max = (self.desc.max_restarts as usize).min(ctl.recent_restarts.len());
+                let recent = ctl
+                    .recent_restarts
+                    .iter()
+                    .filter(|&&t| t != 0 && now.saturating_sub(t) <= window)
+                    .count();
+                if recent >= max {
+                    return false;
+                }
+                // Remember this restart in the oldest slot.
+                if let Some(slot) = ctl.recent_restarts.iter_mut().min_by_key(|t| **t) {
+                    *slot = now.max(1);
+                }
+                true
+            }
+        }
+    }
+}
+
+/// Register state of a vCPU, touched only by its home CPU.
+#[derive(Default)]
+pub struct VcpuContext {
+    /// General registers, PC and PSTATE.
+    pub regs: GuestRegs,
+    /// EL1 system registers and the virtual timer.
+    pub el1: El1State,
+    /// FP/SIMD registers.
+    pub fp: FpState,
+    /// Virtual CPU interface.
+    pub vgic: VgicState,
+}
+
+/// A request another CPU posts for a vCPU's home CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Start at `entry` with x0 = `context`.
+    Start {
+        /// Entry IPA.
+        entry: u64,
+        /// x0 at entry.
+        context: u64,
+    },
+    /// Take the vCPU off its CPU (partition stopping).
+    Stop,
+}
+
+/// A virtual CPU.
+pub struct Vcpu {
+    /// Owning partition.
+    pub partition: usize,
+    /// Index within the partition (its MPIDR Aff0).
+    pub index: usize,
+    /// Physical CPU it always runs on.
+    pub home: usize,
+    /// Scheduling priority.
+    pub priority: u8,
+    /// PSCI power state, read across CPUs.
+    pub power: Mutex<Power>,
+    /// Pending request for the home CPU.
+    pub request: Mutex<Option<Request>>,
+    ctx: UnsafeCell<VcpuContext>,
+}
+
+// SAFETY: `ctx` is only accessed by the home CPU (see `Vcpu::ctx`); the other
+// fields are immutable or locked.
+unsafe impl Sync for Vcpu {}
+
+impl Vcpu {
+    /// The register state.
+    ///
+    /// Only the home CPU may call this, and it must not hold two results at
+    /// once; the scheduler keeps to that (one trap at a time per CPU, vCPUs
+    /// never migrate).
+    #[allow(clippy::mut_from_ref)]
+    pub fn ctx(&self) -> &mut VcpuContext {
+        // SAFETY: see the doc comment: exclusive to the home CPU, which handles
+        // one exception at a time with interrupts masked at EL2.
+        unsafe { &mut *self.ctx.get() }
+    }
+}
+
+/// Every partition and vCPU, built at boot.
+pub struct System {
+    /// Partitions in manifest order.
+    pub partitions: Vec<Partition>,
+    /// vCPUs of all partitions, in manifest order.
+    pub vcpus: Vec<Vcpu>,
+    /// Stage-2 VTCR_EL2 value shared by all partitions.
+    pub vtcr: u64,
+}
+
+static SYSTEM: Once<System> = Once::new();
+
+/// The system; empty before boot finished building it.
+pub fn system() -> &'static System {
+    SYSTEM.call_once(|| System {
+        partitions: Vec::new(),
+        vcpus: Vec::new(),
+        vtcr: 0,
+    })
+}
+
+/// Why a partition could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// Building its stage-2 tables failed.
+    Map(&'static str, MapError),
+    /// A region lies outside RAM or overlaps the core.
+    Region(&'static str, u64, &'static str),
+}
+
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Map(name, e) => write!(f, "partition \"{name}\": stage-2 map failed: {e:?}"),
+            Self::Region(name, pa, why) => {
+                write!(f, "partition \"{name}\": region at PA {pa:#x} {why}")
+            }
+        }
+    }
+}
+
+/// Builds every partition from the manifest. `ram_ok` says whether a
+/// physical range is RAM the core may hand out (inside /memory, clear of the
+/// core, the device tree and reserved memory).
+pub fn build(
+    manifest: &Manifest<'static>,
+    pa_bits: u8,
+    ram_ok: impl Fn(u64, u64) -> bool,
+) -> Result<(), BuildError> {
+    let ipa_bits = pa_bits.min(40);
+    let mut partitions = Vec::new();
+    let mut vcpus = Vec::new();
+    let mut vtcr = 0;
+    let mut claimed: Vec<(u64, u64)> = Vec::new();
+    for (id, desc) in manifest.partitions().enumerate() {
+        let name = desc.name;
+        let mut tables = HeapTables;
+        let mut s2 = PageTable::new(&mut tables, Regime::Stage2, ipa_bits)
+            .map_err(|e| BuildError::Map(name, e))?;
+        let regions: Vec<RegionDesc> = manifest.regions_of(&desc).collect();
+        for r in &regions {
+            if r.is_ram() {
+                if !ram_ok(r.pa, r.size) {
+                    return Err(BuildError::Region(
+                        name,
+                        r.pa,
+                        "is not free RAM on this machine",
+                    ));
+                }
+                if claimed.iter().any(|&(a, b)| r.pa < b && a < r.pa + r.size) {
+                    return Err(BuildError::Region(name, r.pa, "overlaps another partition"));
+                }
+                claimed.push((r.pa, r.pa + r.size));
+            }
+            let attrs = Attrs {
+                read: r.flags & region_flags::READ != 0,
+                write: r.flags & region_flags::WRITE != 0,
+                exec: r.flags & region_flags::EXEC != 0 && r.is_ram(),
+                mem: if r.is_ram() {
+                    MemType::Normal
+                } else {
+                    MemType::Device
+                },
+            };
+            s2.map(&mut tables, r.ipa, r.pa, r.size, attrs)
+                .map_err(|e| BuildError::Map(name, e))?;
+        }
+        vtcr = pagetable::vtcr_el2(&s2, pa_bits);
+        let vmid = (id as u64 + 1) & 0xff;
+        let first_vcpu = vcpus.len();
+        for (index, v) in manifest.vcpus_of(&desc).enumerate() {
+            let ctx = VcpuContext::default();
+            vcpus.push(Vcpu {
+                partition: id,
+                index,
+                home: v.cpu as usize,
+                priority: v.priority,
+                power: Mutex::new(Power::Off),
+                request: Mutex::new(None),
+                ctx: UnsafeCell::new(ctx),
+            });
+        }
+        partitions.push(Partition {
+            id,
+            desc,
+            regions,
+            vttbr: s2.root() | vmid << 48,
+            first_vcpu,
+            vcpu_count: vcpus.len() - first_vcpu,
+            ctl: Mutex::new(PartCtl {
+                state: PartState::Stopped,
+                live: 0,
+                action: StopAction::Stop,
+                recent_restarts: [0; 8],
+            }),
+            restarts: AtomicU32::new(0),
+            line: Mutex::new(LineBuffer::new()),
+            image: manifest.blob(desc.image),
+            dtb: manifest.blob(desc.dtb),
+        });
+    }
+    SYSTEM.call_once(|| System {
+        partitions,
+        vcpus,
+        vtcr,
+    });
+    Ok(())
+}
+
+/// Partition `id`.
+pub fn partition(id: usize) -> Option<&'static Partition> {
+    system().partitions.get(id)
+}
+
+/// vCPU `id` (global index).
+pub fn vcpu(id: usize) -> Option<&'static Vcpu> {
+    system().vcpus.get(id)
+}
+
+/// Restart count of a partition.
+pub fn restarts(p: &Partition) -> u32 {
+    p.restarts.load(Ordering::Relaxed)
+}
+
+/// Resets a vCPU's register state for a start at `entry` with x0 = `context`:
+/// EL1h, interrupts masked, MMU off (PSCI CPU_ON semantics, DEN0022 §6.4).
+pub fn reset_context(v: &Vcpu, entry: u64, context: u64, gic_v3: bool) {
+    let ctx = v.ctx();
+    *ctx = VcpuContext::default();
+    ctx.regs.x[0] = context;
+    ctx.regs.elr = entry;
+    ctx.regs.spsr = 0x3c5; // EL1h, D A I F masked
+    ctx.el1 = El1State::reset(1 << 31 | v.index as u64, gic_v3);
+}

@@ -1,0 +1,292 @@
+//! Decodes every exception taken from a guest (ESR_EL2, Arm ARM D17.2.37) and
+//! routes it: hypercalls by SMCCC owner, WFI/WFE, faults. A guest can never
+//! make the core panic: anything unexpected becomes a partition fault.
+
+use aarch64_cpu::registers::*;
+use abi::smccc::{self, Owner};
+use abi::{hvc, psci};
+use kernel_core::esr::{self, DataAbort, ExceptionClass};
+use kernel_core::psci::{Outcome, Power};
+
+use crate::arch::vectors::TrapKind;
+use crate::partition::{self, Partition, Request, Vcpu};
+use crate::{cpu, gic, lifecycle};
+
+/// Handles one exception from the loaded vCPU; true if the EL2 timer fired.
+pub fn handle(kind: TrapKind) -> bool {
+    let Some((id, v)) = cpu::loaded() else {
+        // Cannot happen: traps come only from a loaded vCPU.
+        return cpu::handle_irqs(cpu::this_index());
+    };
+    let Some(p) = partition::partition(v.partition) else {
+        return false;
+    };
+    match kind {
+        TrapKind::Sync => {
+            handle_sync(id, v, p);
+            false
+        }
+        TrapKind::Irq | TrapKind::Fiq => cpu::handle_irqs(cpu::this_index()),
+        TrapKind::SError => {
+            fault_here(
+                v,
+                p,
+                format_args!(
+                    "SError (asynchronous external abort), ESR {:#x}",
+                    ESR_EL2.get()
+                ),
+            );
+            false
+        }
+        TrapKind::Aarch32 => {
+            fault_here(
+                v,
+                p,
+                format_args!("exception from AArch32 state, which partitions may not use"),
+            );
+            false
+        }
+    }
+}
+
+fn fault_here(v: &Vcpu, p: &Partition, what: core::fmt::Arguments<'_>) {
+    let pc = v.ctx().regs.elr;
+    lifecycle::fault(
+        p,
+        format_args!("vCPU {} on CPU {}: {what}, PC {pc:#x}", v.index, v.home),
+    );
+}
+
+fn advance_pc(v: &Vcpu, esr: u64) {
+    v.ctx().regs.elr += esr::instruction_length(esr);
+}
+
+fn handle_sync(id: usize, v: &Vcpu, p: &Partition) {
+    let esr = ESR_EL2.get();
+    let class = ExceptionClass::from_esr(esr);
+    match class {
+        ExceptionClass::Hvc64 => {
+            if esr::hvc_immediate(esr) == 0 {
+                hypercall(id, v, p);
+            } else {
+                v.ctx().regs.x[0] = abi::Error::NotSupported.code() as u64;
+            }
+        }
+        ExceptionClass::Smc64 => {
+            // A trapped SMC returns to the SMC itself (Arm ARM D1.10.4): step over it.
+            advance_pc(v, esr);
+            hypercall(id, v, p);
+        }
+        ExceptionClass::Wfx => {
+            advance_pc(v, esr);
+            if !esr::wfx_is_wfe(esr) {
+                wait_for_interrupt(v);
+            }
+        }
+        ExceptionClass::DataAbortLower => {
+            let da = DataAbort::decode(esr);
+            let ipa = faulting_ipa();
+            fault_here(
+                v,
+                p,
+                format_args!(
+                    "data abort ({}) on a {} at IPA {ipa:#x} (FAR {:#x}), outside its memory",
+                    esr::fault_status_name(da.fault_status),
+                    if da.write { "write" } else { "read" },
+                    FAR_EL2.get()
+                ),
+            );
+        }
+        ExceptionClass::InstrAbortLower => {
+            let ipa = faulting_ipa();
+            fault_here(
+                v,
+                p,
+                format_args!(
+                    "instruction abort ({}) at IPA {ipa:#x}, outside its executable memory",
+                    esr::fault_status_name((esr & 0x3f) as u8)
+                ),
+            );
+        }
+        ExceptionClass::SysReg => {
+            let a = esr::SysRegAccess::decode(esr);
+            fault_here(
+                v,
+                p,
+                format_args!(
+                    "trapped system register {} S{}_{}_C{}_C{}_{} (not available to partitions)",
+                    if a.read { "read of" } else { "write to" },
+                    a.op0,
+                    a.op1,
+                    a.crn,
+                    a.crm,
+                    a.op2
+                ),
+            );
+        }
+        other => {
+            fault_here(v, p, format_args!("{} (ESR {esr:#x})", other.name()));
+        }
+    }
+}
+
+/// IPA of a stage-2 abort: HPFAR_EL2.FIPA holds bits [47:12], FAR_EL2 the page offset.
+fn faulting_ipa() -> u64 {
+    (HPFAR_EL2.get() & 0x0000_0FFF_FFFF_FFF0) << 8 | (FAR_EL2.get() & 0xfff)
+}
+
+/// WFI: block until the virtual timer is due or something is injected.
+fn wait_for_interrupt(v: &Vcpu) {
+    if gic::has_pending() {
+        return;
+    }
+    let ctl = CNTV_CTL_EL0.get();
+    let deadline = (ctl & 0b11 == 0b01).then(|| CNTV_CVAL_EL0.get());
+    if ctl & 0b111 == 0b101 {
+        return; // ISTATUS set and unmasked: the interrupt is about to arrive.
+    }
+    let _ = v;
+    cpu::block_loaded(deadline);
+}
+
+fn set_result(v: &Vcpu, values: &[u64]) {
+    let regs = &mut v.ctx().regs;
+    for (slot, value) in regs.x.iter_mut().zip(values) {
+        *slot = *value;
+    }
+}
+
+fn hypercall(id: usize, v: &Vcpu, p: &Partition) {
+    let x = v.ctx().regs.x;
+    let fid = x[0] as u32;
+    let not_supported = abi::Error::NotSupported.code() as u64;
+    match smccc::owner(fid) {
+        Owner::Arch => {
+            let r = match fid {
+                smccc::SMCCC_VERSION => u64::from(smccc::VERSION_1_1),
+                smccc::SMCCC_ARCH_FEATURES if x[1] as u32 == smccc::SMCCC_VERSION => 0,
+                _ => not_supported,
+            };
+            set_result(v, &[r]);
+        }
+        Owner::Standard if kernel_core::psci::implemented(fid) => {
+            psci_call(id, v, p, fid, [x[1], x[2], x[3]])
+        }
+        Owner::VendorHyp => bulkhead_call(v, p, fid, &x),
+        _ => set_result(v, &[not_supported]),
+    }
+}
+
+fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32, x: &[u64; 31]) {
+    let ok = abi::SUCCESS as u64;
+    match fid {
+        hvc::NULL => set_result(v, &[ok]),
+        hvc::CONSOLE_WRITE => {
+            let mut bytes = [0u8; hvc::CONSOLE_WRITE_MAX];
+            let n = hvc::unpack_console_bytes(x[1], [x[2], x[3], x[4], x[5], x[6]], &mut bytes);
+            p.line.lock().push(p.name(), &bytes[..n]);
+            set_result(v, &[ok, n as u64]);
+        }
+        hvc::PARTITION_INFO => {
+            set_result(
+                v,
+                &[
+                    ok,
+                    p.id as u64,
+                    v.index as u64,
+                    u64::from(partition::restarts(p)),
+                ],
+            );
+        }
+        hvc::ABORT => {
+            if x[1] == hvc::ABORT_EXCEPTION {
+                let class = ExceptionClass::from_esr(x[2]);
+                fault_here(
+                    v,
+                    p,
+                    format_args!(
+                        "unhandled exception reported by the partition: {} (ESR_EL1 {:#x}) at PC {:#x}, FAR {:#x}",
+                        class.name(),
+                        x[2],
+                        x[3],
+                        x[4]
+                    ),
+                );
+            } else {
+                fault_here(
+                    v,
+                    p,
+                    format_args!("the partition aborted (panic, code {})", x[1]),
+                );
+            }
+        }
+        hvc::CALL_COUNT => set_result(v, &[u64::from(hvc::IMPLEMENTED_CALLS)]),
+        hvc::CALL_UID => {
+            let u = hvc::UID;
+            set_result(
+                v,
+                &[
+                    u64::from(u[0]),
+                    u64::from(u[1]),
+                    u64::from(u[2]),
+                    u64::from(u[3]),
+                ],
+            );
+        }
+        hvc::REVISION => set_result(
+            v,
+            &[
+                u64::from(hvc::ABI_REVISION.0),
+                u64::from(hvc::ABI_REVISION.1),
+            ],
+        ),
+        _ => set_result(v, &[abi::Error::NotSupported.code() as u64]),
+    }
+}
+
+fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) {
+    let mut power = [Power::Off; kernel_core::manifest::MAX_VCPUS_PER_PARTITION];
+    for (i, slot) in power.iter_mut().enumerate().take(p.vcpu_count) {
+        if let Some(other) = partition::vcpu(p.first_vcpu + i) {
+            *slot = *other.power.lock();
+        }
+    }
+    let outcome =
+        kernel_core::psci::handle(fid, args, &power[..p.vcpu_count], |e| p.ipa_is_exec_ram(e));
+    match outcome {
+        Outcome::Return(r) => set_result(v, &[r as u64]),
+        Outcome::StartVcpu {
+            index,
+            entry,
+            context,
+        } => {
+            let Some(target) = partition::vcpu(p.first_vcpu + index) else {
+                set_result(v, &[psci::ret::INVALID_PARAMETERS as u64]);
+                return;
+            };
+            let accepted = {
+                let mut pw = target.power.lock();
+                if *pw == Power::Off {
+                    *pw = Power::OnPending;
+                    true
+                } else {
+                    false
+                }
+            };
+            if !accepted {
+                set_result(v, &[psci::ret::ALREADY_ON as u64]);
+                return;
+            }
+            p.ctl.lock().live += 1;
+            lifecycle::post(target, Request::Start { entry, context });
+            set_result(v, &[psci::ret::SUCCESS as u64]);
+        }
+        Outcome::OffSelf => cpu::take_off(cpu::this_index(), id, v),
+        Outcome::Suspend => {
+            set_result(v, &[psci::ret::SUCCESS as u64]);
+            wait_for_interrupt(v);
+        }
+        Outcome::SystemOff => lifecycle::system_off(p),
+        Outcome::SystemReset => lifecycle::system_reset(p),
+    }
+}
