@@ -6,4 +6,5 @@
 pub mod board;
 pub mod gicv2;
 pub mod gicv3;
+pub mod machine;
 pub mod pl011;
