@@ -412,6 +412,34 @@ impl Machine {
     }
 }
 
+/// Largest device tree accepted: arm64 boot protocol limit (Linux
+/// Documentation/arch/arm64/booting.rst: "must not exceed 2 megabytes").
+pub const MAX_BLOB_SIZE: usize = 2 << 20;
+
+/// The size of the blob whose first bytes are `header` (at least 8: magic and
+/// `totalsize`), so the core can make a slice of exactly the blob from the
+/// pointer in x0 before calling [`Machine::from_fdt`].
+pub fn blob_size(header: &[u8]) -> Result<usize, MachineError> {
+    let word = |at: usize| {
+        header
+            .get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map(u32::from_be_bytes)
+            .ok_or(MachineError::MalformedBlob("is shorter than its header"))
+    };
+    if word(0)? != blob::FDT_MAGIC {
+        return Err(MachineError::MalformedBlob(
+            "does not start with the FDT magic 0xd00dfeed",
+        ));
+    }
+    match usize::try_from(word(4)?) {
+        Ok(size) if size <= MAX_BLOB_SIZE => Ok(size),
+        _ => Err(MachineError::MalformedBlob(
+            "is larger than the 2 MiB the boot protocol allows",
+        )),
+    }
+}
+
 fn too_many(what: &'static str, capacity: usize) -> impl Fn(Full) -> MachineError {
     move |_| MachineError::TooMany { what, capacity }
 }

@@ -5,7 +5,8 @@
 
 use kernel_core::cpu_boot::{Conduit, EnableMethod};
 use platform::machine::{
-    Cpu, Gic, GicFrames, Machine, MachineError, MemRange, TimerIrqs, Uart, MAX_CPUS,
+    blob_size, Cpu, Gic, GicFrames, Machine, MachineError, MemRange, TimerIrqs, Uart,
+    MAX_BLOB_SIZE, MAX_CPUS,
 };
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 
@@ -206,6 +207,26 @@ fn the_blob_address_is_the_slice_address() {
     let m = Machine::from_fdt(VIRT_GICV3).unwrap();
     let blob = range(VIRT_GICV3.as_ptr() as u64, VIRT_GICV3.len() as u64);
     assert_eq!(m.reserved.last(), Some(&blob));
+}
+
+#[test]
+fn blob_size_comes_from_the_header() {
+    assert_eq!(blob_size(&VIRT_GICV3[..8]), Ok(VIRT_GICV3.len()));
+    assert_eq!(blob_size(RPI4_STOCK), Ok(RPI4_STOCK.len()));
+    assert_eq!(
+        blob_size(&VIRT_GICV3[..7]).unwrap_err().to_string(),
+        "the device tree is shorter than its header"
+    );
+    assert!(matches!(
+        blob_size(&[0; 8]),
+        Err(MachineError::MalformedBlob(_))
+    ));
+    let mut huge = VIRT_GICV3[..8].to_vec();
+    huge[4..8].copy_from_slice(&((MAX_BLOB_SIZE as u32) + 1).to_be_bytes());
+    assert_eq!(
+        blob_size(&huge).unwrap_err().to_string(),
+        "the device tree is larger than the 2 MiB the boot protocol allows"
+    );
 }
 
 #[test]

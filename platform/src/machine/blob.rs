@@ -8,7 +8,7 @@
 //! Format".
 
 /// `magic`, the first header word.
-const FDT_MAGIC: u32 = 0xd00d_feed;
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Size of the version-17 header: ten big-endian words.
 const HEADER_LEN: usize = 40;
 /// The format version this reader understands (and 16, its predecessor, lacks
