@@ -2,7 +2,7 @@
 //! of exception it was and the fields the core needs to handle it (data-abort
 //! access details, trapped system-register accesses, HVC immediates, WFI/WFE).
 //!
-//! Layout (Arm ARM D19.2.37 ESR_EL2): EC bits 31:26, IL bit 25, ISS bits 24:0;
+//! Layout (Arm ARM D17.2.37 ESR_EL2): EC bits 31:26, IL bit 25, ISS bits 24:0;
 //! bits 55:32 (ISS2) only matter for FEAT_LS64 and similar and are not used here.
 
 /// ESR_EL2.EC, bits 31:26.
@@ -27,7 +27,7 @@ const fn iss_bit(esr: u64, bit: u32) -> bool {
     (esr >> bit) & 1 != 0
 }
 
-/// Exception class, ESR_EL2.EC (Arm ARM D19.2.37, "EC, bits [31:26]").
+/// Exception class, ESR_EL2.EC (Arm ARM D17.2.37, "EC, bits [31:26]").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExceptionClass {
     /// 0x00: unknown reason (e.g. an UNDEFINED instruction).
@@ -226,7 +226,7 @@ impl ExceptionClass {
     }
 }
 
-/// The syndrome of a data abort, EC 0x24/0x25 (Arm ARM D19.2.37, "ISS encoding
+/// The syndrome of a data abort, EC 0x24/0x25 (Arm ARM D17.2.37, "ISS encoding
 /// for an exception from a Data Abort").
 ///
 /// `access_size_bytes`, `sign_extend`, `register`, `sixty_four` and
@@ -282,7 +282,7 @@ impl DataAbort {
 }
 
 /// Names a data or instruction fault status code (DFSC/IFSC, ISS bits 5:0; the
-/// two share one encoding, Arm ARM D19.2.37).
+/// two share one encoding, Arm ARM D17.2.37).
 pub fn fault_status_name(dfsc: u8) -> &'static str {
     match dfsc & 0x3f {
         0b00_0000 => "address size fault, level 0",
@@ -331,7 +331,7 @@ pub fn fault_status_name(dfsc: u8) -> &'static str {
     }
 }
 
-/// A trapped MSR/MRS or system instruction, EC 0x18 (Arm ARM D19.2.37, "ISS
+/// A trapped MSR/MRS or system instruction, EC 0x18 (Arm ARM D17.2.37, "ISS
 /// encoding for an exception from MSR, MRS, or System instruction execution in
 /// AArch64 state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@
 //! or after changing live ones, the caller issues `DSB ISHST` and the matching
 //! TLB invalidation. Replacing a live block by a table (what [`PageTable::unmap`]
 //! does to carve a hole out of a block) needs break-before-make
-//! (Arm ARM D8.16.1 "Using break-before-make when updating translation table
+//! (Arm ARM, "Using break-before-make when updating translation table
 //! entries"); the kernel only unmaps parts of blocks in tables that are not yet
 //! live, or invalidates the TLB for the whole block afterwards.
 
@@ -40,7 +40,7 @@ const OUTPUT_ADDRESS_BITS: u8 = 48;
 const MIN_VA_BITS: u8 = 25;
 const MAX_VA_BITS: u8 = 48;
 
-/// Descriptor bit 0: the entry is valid (Arm ARM D8.3.1).
+/// Descriptor bit 0: the entry is valid (Arm ARM D8.3).
 const DESC_VALID: u64 = 1 << 0;
 /// Descriptor bit 1: table (levels 0-2) or page (level 3).
 const DESC_TABLE_OR_PAGE: u64 = 1 << 1;
@@ -54,8 +54,9 @@ const DESC_ADDRESS_MASK: u64 = ((1 << OUTPUT_ADDRESS_BITS) - 1) & !(PAGE_SIZE - 
 /// Access flag, lower attribute bit 10. Set in every leaf so the first access
 /// does not take an Access flag fault (the core does not track accesses).
 const ATTR_AF: u64 = 1 << 10;
-/// Shareability, bits 9:8: 0b11 = Inner Shareable (Arm ARM D8.3.2). Device
-/// memory is always treated as Outer Shareable, so the field is left 0 there.
+/// Shareability, bits 9:8: 0b11 = Inner Shareable (Arm ARM D8.3,
+/// "Shareability"). Device memory is always treated as Outer Shareable, so the
+/// field is left 0 there.
 const ATTR_SH_INNER: u64 = 0b11 << 8;
 /// Execute-never, upper attribute bit 54. The EL2 regime (HCR_EL2.E2H = 0) has
 /// a single XN bit; at stage 2 bit 54 is XN[1] and bit 53 (XN[0], FEAT_XNX) is
@@ -72,12 +73,12 @@ const MAIR_INDEX_DEVICE: u64 = 1;
 /// Stage 1: AP[2], bit 7: read-only when set.
 const S1_AP_READ_ONLY: u64 = 1 << 7;
 /// Stage 1: AP[1], bit 6. In a regime with one privilege level (EL2 with
-/// HCR_EL2.E2H = 0) AP[1] is RES1 (Arm ARM D8.4.1.2, "stage 1 data access
+/// HCR_EL2.E2H = 0) AP[1] is RES1 (Arm ARM, "Stage 1 data access
 /// permissions for a translation regime that supports one privilege level");
 /// Linux's nVHE hypervisor tables set it as well.
 const S1_AP1_RES1: u64 = 1 << 6;
 
-/// Stage 2: MemAttr, bits 5:2 (Arm ARM D8.6.5 "Stage 2 memory type and
+/// Stage 2: MemAttr, bits 5:2 (Arm ARM, "Stage 2 memory type and
 /// Cacheability attributes when FEAT_S2FWB is disabled").
 const S2_MEMATTR_SHIFT: u32 = 2;
 const S2_MEMATTR_MASK: u64 = 0b1111 << S2_MEMATTR_SHIFT;
@@ -91,7 +92,7 @@ const S2AP_READ: u64 = 1 << 6;
 const S2AP_WRITE: u64 = 1 << 7;
 
 /// MAIR_EL2 value matching the AttrIndx this builder writes for [`Regime::El2Stage1`]
-/// (Arm ARM D19.2 MAIR_EL2): Attr0 = 0xFF, Normal memory, Inner and Outer
+/// (Arm ARM, MAIR_EL2): Attr0 = 0xFF, Normal memory, Inner and Outer
 /// Write-Back Non-transient, Read- and Write-Allocate; Attr1 = 0x04,
 /// Device-nGnRE.
 pub const MAIR_EL2: u64 = 0xFF << (8 * MAIR_INDEX_NORMAL) | 0x04 << (8 * MAIR_INDEX_DEVICE);
@@ -273,14 +274,15 @@ const fn next_slot(va: u64, level: u8) -> u64 {
 }
 
 /// Whether a level may hold a block or page descriptor (no level-0 blocks with
-/// a 4 KiB granule, Arm ARM D8.3.1).
+/// a 4 KiB granule, Arm ARM D8.3).
 const fn level_allows_leaf(level: u8) -> bool {
     level >= 1
 }
 
 /// The initial lookup level for an input address size. For a 4 KiB granule the
 /// EL2 stage-1 regime starts at level 0 for T0SZ 16..=24, level 1 for 25..=33 and
-/// level 2 for 34..=39 (Arm ARM D8.2.6 "Selecting the initial lookup level");
+/// level 2 for 34..=39 (Arm ARM, "Selecting the initial lookup level", and the T0SZ
+/// and SL0 constraints in TCR_EL2 and VTCR_EL2);
 /// stage 2 uses the same levels so that no concatenated root tables are needed
 /// (VTCR_EL2.SL0 then says which).
 const fn start_level_for(va_bits: u8) -> u8 {
@@ -684,7 +686,7 @@ fn decode_attrs(regime: Regime, descriptor: u64) -> Option<Attrs> {
     }
 }
 
-/// Converts ID_AA64MMFR0_EL1.PARange (Arm ARM D19.2 ID_AA64MMFR0_EL1, bits 3:0)
+/// Converts ID_AA64MMFR0_EL1.PARange (Arm ARM, ID_AA64MMFR0_EL1 bits 3:0)
 /// to a physical address size in bits; `None` for reserved values.
 pub fn pa_range_bits(parange: u8) -> Option<u8> {
     Some(match parange {
@@ -715,7 +717,7 @@ fn physical_size_field(pa_bits: u8) -> u64 {
 }
 
 /// Translation-control fields shared by TCR_EL2 and VTCR_EL2 at the same bit
-/// positions (Arm ARM D19.2 TCR_EL2 and VTCR_EL2): T0SZ bits 5:0, IRGN0 bits
+/// positions (Arm ARM, TCR_EL2 and VTCR_EL2): T0SZ bits 5:0, IRGN0 bits
 /// 9:8 = 0b01 (Normal Inner Write-Back Read-Allocate Write-Allocate), ORGN0 bits
 /// 11:10 = 0b01 (the same, outer), SH0 bits 13:12 = 0b11 (Inner Shareable),
 /// TG0 bits 15:14 = 0b00 (4 KiB granule), PS bits 18:16.
@@ -728,7 +730,7 @@ fn walk_control_fields(table: &PageTable, pa_bits: u8) -> u64 {
     t0sz | irgn0 | orgn0 | sh0 | tg0_4k | physical_size_field(pa_bits) << 16
 }
 
-/// VTCR_EL2 for a stage-2 table (Arm ARM D19.2 VTCR_EL2), given the physical
+/// VTCR_EL2 for a stage-2 table (Arm ARM, VTCR_EL2), given the physical
 /// address size from [`pa_range_bits`]: T0SZ = 64 - va_bits; SL0 (bits 7:6,
 /// 4 KiB granule) = 0b00 to start at level 2, 0b01 at level 1, 0b10 at level 0;
 /// inner/outer Write-Back Write-Allocate, Inner Shareable walks; 4 KiB granule;
@@ -744,7 +746,7 @@ pub fn vtcr_el2(table: &PageTable, pa_bits: u8) -> u64 {
     walk_control_fields(table, pa_bits) | sl0 << 6 | VTCR_EL2_RES1
 }
 
-/// TCR_EL2 for the EL2 stage-1 table when HCR_EL2.E2H = 0 (Arm ARM D19.2
+/// TCR_EL2 for the EL2 stage-1 table when HCR_EL2.E2H = 0 (Arm ARM,
 /// TCR_EL2): T0SZ = 64 - va_bits (the initial level follows from it),
 /// inner/outer Write-Back Write-Allocate, Inner Shareable walks, 4 KiB granule,
 /// PS, and the RES1 bits 31 and 23. TBI, HA, HD and HPD stay 0.
