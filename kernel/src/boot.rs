@@ -270,16 +270,15 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     cpu::run()
 }
 
-/// The device tree's length from its header (big-endian totalsize at +4),
-/// capped so a corrupt header cannot make us read far.
+/// The device tree's length from its header, or 0 if x0 does not point at one.
 fn dtb_len(dtb: usize) -> usize {
     if dtb == 0 || dtb % 8 != 0 {
         return 0;
     }
-    // SAFETY: the loader passes a device tree pointer; its 8-byte header is
-    // readable if the pointer is valid at all, and QEMU/firmware always pass one.
-    let header = unsafe { core::ptr::read_volatile((dtb + 4) as *const u32) };
-    (u32::from_be(header) as usize).min(2 << 20)
+    // SAFETY: a non-null, aligned x0 from the loader points at a device tree
+    // whose 8-byte header (magic, totalsize) is readable.
+    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    platform::machine::blob_size(header).unwrap_or(0)
 }
 
 fn gic_frames(machine: &Machine) -> gic::Frames {
