@@ -3,20 +3,26 @@
 //! prints whole lines prefixed with the partition's name). A whole line is
 //! sent under one lock, so lines from different vCPUs never mix.
 //!
-//! Without a hypervisor (bare QEMU) the lines go to the UART of the device
-//! tree's `/chosen/stdout-path` instead (see [`crate::pl011`]).
+//! When `CONSOLE_WRITE` is not available — it answers NOT_SUPPORTED, as QEMU
+//! without EL2 answers every HVC, or there is no hypervisor at all — the lines
+//! go to the PL011 of the device tree's `/chosen/stdout-path` instead, if it
+//! names one (see [`crate::pl011`]).
 
 use crate::entry::MAX_VCPUS;
 use crate::line_buffer::LineBuffer;
 use crate::{hvc, irq, pl011, smp};
 use abi::hvc::CONSOLE_WRITE_MAX;
+use abi::Error;
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 /// Each vCPU's unfinished line.
 static LINES: [Mutex<LineBuffer>; MAX_VCPUS] = [const { Mutex::new(LineBuffer::new()) }; MAX_VCPUS];
 /// Held while one line is sent.
 static SENDING: Mutex<()> = Mutex::new(());
+/// Set once `CONSOLE_WRITE` turned out not to be available.
+static HYPERCALL_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 /// How long a fault report waits for a sender that may have died holding the
 /// lock before it sends anyway.
 const EMERGENCY_LOCK_ATTEMPTS: u32 = 1 << 20;
@@ -102,13 +108,21 @@ fn send_line_emergency(bytes: &[u8]) {
 }
 
 fn send_bytes(bytes: &[u8]) {
+    if HYPERCALL_UNAVAILABLE.load(Ordering::Relaxed) {
+        pl011::write_fallback(bytes);
+        return;
+    }
     for chunk in bytes.chunks(CONSOLE_WRITE_MAX) {
-        if hvc::hypervisor_present() && hvc::console_write(chunk).is_ok() {
-            continue;
-        }
-        // The call may just have found out that there is no hypervisor.
-        if !hvc::hypervisor_present() {
-            pl011::write_fallback(chunk);
+        match hvc::console_write(chunk) {
+            Ok(_) => {}
+            // Also what the runtime answers itself when there is no
+            // hypervisor (see `hvc::hypervisor_present`).
+            Err(Error::NotSupported) => {
+                HYPERCALL_UNAVAILABLE.store(true, Ordering::Relaxed);
+                pl011::write_fallback(chunk);
+            }
+            // The core refused these bytes; nowhere else to put them.
+            Err(_) => {}
         }
     }
 }

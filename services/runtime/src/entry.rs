@@ -3,6 +3,13 @@
 //! the per-vCPU stacks, and the identity map both switch on before any Rust
 //! code runs.
 //!
+//! The image starts with an arm64 Linux Image header (the kernel's
+//! Documentation/arch/arm64/booting.rst), whose first word branches over it:
+//! the entry is still the first byte, and `image_size` tells the config tool
+//! (and QEMU's loader) how much memory the program occupies once running —
+//! `.bss` and stacks included, which the flat file does not hold — so the
+//! device tree is placed clear of them.
+//!
 //! The core's contract: vCPU 0 enters at the image base at EL1h with the MMU
 //! and caches off, DAIF masked and x0 = the IPA of its device tree; a vCPU
 //! started by `CPU_ON` enters at the given entry the same way with x0 = the
@@ -42,6 +49,12 @@ static TRANSLATION_TABLE: TranslationTable = TranslationTable::identity(PARTITIO
 /// CPACR_EL1.FPEN = 0b11 (Arm ARM D23.2.34): FP/SIMD does not trap at EL1/EL0;
 /// Rust uses SIMD registers for ordinary copies.
 const CPACR_EL1_FPEN: u64 = 0b11 << 20;
+/// Image header `text_offset`: where the image sits above a 2 MiB aligned base
+/// (booting.rst), which is how loaders find the link address from the header.
+const IMAGE_TEXT_OFFSET: u64 = PARTITION_BASE % (2 * 1024 * 1024);
+/// The Image header magic, "ARM\x64" little-endian.
+const IMAGE_MAGIC: u32 = 0x644d_5241;
+
 /// PSCI CPU_OFF, for a vCPU that has no stack to run on.
 const PSCI_CPU_OFF: u32 = abi::psci::CPU_OFF;
 
@@ -57,6 +70,18 @@ global_asm!(
     ".pushsection .text.boot, \"ax\"",
     ".global _start",
     "_start:",
+    // arm64 Image header (booting.rst, "Call the kernel image"), 64 bytes.
+    "    b       .Lbulkhead_boot",        // code0: over the header
+    "    .word   0",                      // code1
+    "    .quad   {text_offset}",          // text_offset
+    "    .quad   __image_size",           // image_size: __image_end - __image_start
+    "    .quad   0",                      // flags: little-endian, 4K/any page, near DRAM base
+    "    .quad   0",                      // res2
+    "    .quad   0",                      // res3
+    "    .quad   0",                      // res4
+    "    .word   {magic}",                // magic
+    "    .word   0",                      // res5: no PE/COFF header
+    ".Lbulkhead_boot:",
     // x19 keeps the device tree address until Rust gets it.
     "    mov     x19, x0",
     "    bl      __bulkhead_cpu_setup",
@@ -145,6 +170,8 @@ global_asm!(
     table = sym TRANSLATION_TABLE,
     primary_start = sym crate::start::primary_start,
     secondary_start = sym crate::start::secondary_start,
+    text_offset = const IMAGE_TEXT_OFFSET,
+    magic = const IMAGE_MAGIC,
     stack_size = const STACK_SIZE,
     max_vcpus = const MAX_VCPUS,
     psci_cpu_off = const PSCI_CPU_OFF,

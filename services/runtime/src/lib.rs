@@ -31,8 +31,17 @@
 //! }
 //! ```
 //!
-//! The image is linked at 0x4000_0000; set `BULKHEAD_PARTITION_BASE` (e.g.
-//! `0x40080000`, the address QEMU loads a raw image at) to move it.
+//! The image is linked at 0x4000_0000; set `BULKHEAD_PARTITION_BASE` to move
+//! it. The flat binary starts with an arm64 Image header whose `image_size`
+//! covers `.bss` and the stacks (see [`entry`]). That also lets a program boot
+//! on bare QEMU, which is how the runtime itself is tested: build with
+//! `BULKHEAD_PARTITION_BASE=0x40080000` (QEMU moves an Image whose
+//! `text_offset` is below 4 KiB up by 2 MiB, so the default base would not
+//! match), `objcopy -O binary`, then `qemu-system-aarch64 -M virt -cpu
+//! cortex-a72 -kernel prog.bin -append "..."`. QEMU answers every HVC as a
+//! PSCI call, so PSCI works and console output falls back to the PL011 (see
+//! [`console`]); nothing enables the timer PPI in the distributor there,
+//! though, so sleeping needs a program that does.
 //!
 //! # What runs before `main`
 //!

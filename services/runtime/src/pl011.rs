@@ -1,7 +1,7 @@
-//! The console of last resort for runs without a hypervisor (bare QEMU, used
-//! to test the runtime itself): the PL011 that the device tree's
+//! The console of last resort, for when `CONSOLE_WRITE` is not available (bare
+//! QEMU, used to test the runtime itself): the PL011 that the device tree's
 //! `/chosen/stdout-path` names, written by polling. Under Bulkhead the console
-//! is the `CONSOLE_WRITE` hypercall and this UART is never touched.
+//! is the `CONSOLE_WRITE` hypercall and this UART is not touched.
 //!
 //! Registers from the PrimeCell UART (PL011) TRM, ARM DDI 0183: UARTDR at
 //! 0x000, UARTFR at 0x018 with TXFF (transmit FIFO full) in bit 5. QEMU's
