@@ -1,17 +1,33 @@
 //! The device tree the core generates for the partition and hands vCPU 0 in
-//! x0: where it is, and the few things the runtime and programs read from it
-//! (boot arguments, RAM, the GIC, a UART for bare-metal runs).
+//! x0: where it is, its boot arguments, and what it says about the machine —
+//! read by the same [`platform::machine`] reader the core uses for the board's
+//! tree (RAM, reserved ranges, the GIC, a PL011, the timer PPIs), once, and
+//! kept.
 
 use crate::bootargs::BootArgs;
-use crate::memory_map::IpaRange;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use fdt::{node::FdtNode, Fdt};
+use fdt::Fdt;
+use platform::machine::{self, Machine, MachineError};
 
 /// The IPA of the device tree blob (0: none recorded).
 static ADDRESS: AtomicUsize = AtomicUsize::new(0);
 
+/// The machine description, read on first use.
+static MACHINE: spin::Once<Result<Machine, DeviceTreeError>> = spin::Once::new();
+
+/// Bytes of the header [`machine::blob_size`] reads: magic and `totalsize`.
+const SIZE_HEADER_LEN: usize = 8;
 /// The device tree specification requires 8-byte alignment of the blob.
 const BLOB_ALIGNMENT: usize = 8;
+
+/// Why the device tree cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceTreeError {
+    /// vCPU 0 was given no (or a misaligned) device tree address.
+    Missing,
+    /// The blob is malformed or lacks something the runtime needs.
+    Machine(MachineError),
+}
 
 /// Records x0 of vCPU 0.
 pub(crate) fn record(address: usize) {
@@ -23,111 +39,46 @@ pub fn address() -> Option<usize> {
     Some(ADDRESS.load(Ordering::Relaxed)).filter(|&address| address != 0)
 }
 
-/// The parsed device tree; `None` if there is none or its header is bad.
-pub fn get() -> Option<Fdt<'static>> {
-    let address = address().filter(|address| address.is_multiple_of(BLOB_ALIGNMENT))?;
+/// The blob's bytes, exactly `totalsize` long.
+pub fn blob() -> Result<&'static [u8], DeviceTreeError> {
+    let address = address()
+        .filter(|address| address.is_multiple_of(BLOB_ALIGNMENT))
+        .ok_or(DeviceTreeError::Missing)?;
     // SAFETY: by the boot contract x0 is the IPA of a flattened device tree in
-    // the partition's RAM, identity mapped by the runtime; the core never
-    // changes it and the runtime never writes it (the RAM test skips it).
-    unsafe { Fdt::from_ptr(address as *const u8) }.ok()
+    // the partition's RAM, identity mapped by the runtime, so its header can be
+    // read; the core never changes the blob and the runtime never writes it
+    // (the RAM test skips reserved ranges, which include it).
+    let header = unsafe { core::slice::from_raw_parts(address as *const u8, SIZE_HEADER_LEN) };
+    let size = machine::blob_size(header).map_err(DeviceTreeError::Machine)?;
+    // SAFETY: as above, for the `totalsize` bytes the header declares (at most
+    // the boot protocol's 2 MiB, checked by `blob_size`).
+    Ok(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
 }
 
-/// Where the blob lies, for code that must not overwrite it.
-pub fn blob_range() -> Option<IpaRange> {
-    let tree = get()?;
-    IpaRange::from_start_size(address()? as u64, tree.total_size() as u64)
+/// What the device tree says about the partition's machine.
+pub fn machine() -> Result<&'static Machine, DeviceTreeError> {
+    MACHINE
+        .call_once(|| {
+            let blob = blob()?;
+            Machine::from_fdt_at(blob, blob.as_ptr() as u64).map_err(DeviceTreeError::Machine)
+        })
+        .as_ref()
+        .map_err(|error| *error)
 }
 
 /// `/chosen/bootargs`, or an empty command line.
 pub fn bootargs() -> BootArgs<'static> {
-    let text = get().and_then(|tree| tree.find_node("/chosen")?.property("bootargs")?.as_str());
+    let text = blob().ok().and_then(|blob| {
+        // `machine()` has checked the blob's structure before anything here
+        // walks it.
+        machine().ok()?;
+        let tree = Fdt::new(blob).ok()?;
+        tree.find_node("/chosen")?.property("bootargs")?.as_str()
+    });
     BootArgs::new(text.unwrap_or(""))
 }
 
 /// The value of `key=value` in the boot arguments.
 pub fn bootarg_value(key: &str) -> Option<&'static str> {
     bootargs().value(key)
-}
-
-/// Calls `visit` with each RAM region of the `/memory` nodes; false when
-/// there is no device tree.
-pub fn for_each_memory_region(mut visit: impl FnMut(IpaRange)) -> bool {
-    let Some(tree) = get() else {
-        return false;
-    };
-    let memory_nodes = tree
-        .all_nodes()
-        .filter(|node| node.name == "memory" || node.name.starts_with("memory@"));
-    for node in memory_nodes {
-        for region in node.reg().into_iter().flatten() {
-            let start = region.starting_address as u64;
-            if let Some(range) = IpaRange::from_start_size(start, region.size.unwrap_or(0) as u64) {
-                visit(range);
-            }
-        }
-    }
-    true
-}
-
-/// Calls `visit` with each `/memreserve/` entry of the blob.
-pub fn for_each_reservation(mut visit: impl FnMut(IpaRange)) {
-    if let Some(tree) = get() {
-        for reservation in tree.memory_reservations() {
-            let start = reservation.address() as u64;
-            if let Some(range) = IpaRange::from_start_size(start, reservation.size() as u64) {
-                visit(range);
-            }
-        }
-    }
-}
-
-/// Compatible strings of a GICv3.
-const GIC_V3: &[&str] = &["arm,gic-v3"];
-/// Compatible strings of a GICv2 (the generated tree says cortex-a15-gic; the
-/// Pi's GIC-400 and older cores' GICs use the others).
-const GIC_V2: &[&str] = &[
-    "arm,cortex-a15-gic",
-    "arm,gic-400",
-    "arm,cortex-a9-gic",
-    "arm,cortex-a7-gic",
-];
-
-/// The interrupt controller the device tree describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GicDescription {
-    /// GICv3: the CPU interface is system registers.
-    V3,
-    /// GICv2: the CPU interface (GICC) is memory mapped at this IPA, the
-    /// second `reg` entry of the GIC node.
-    V2 {
-        /// IPA of the GICC frame.
-        cpu_interface: usize,
-    },
-}
-
-/// The GIC node, if the tree has one the runtime knows.
-pub fn gic() -> Option<GicDescription> {
-    let tree = get()?;
-    if tree.find_compatible(GIC_V3).is_some() {
-        return Some(GicDescription::V3);
-    }
-    let node = tree.find_compatible(GIC_V2)?;
-    let cpu_interface = node.reg()?.nth(1)?.starting_address as usize;
-    Some(GicDescription::V2 { cpu_interface })
-}
-
-/// The IPA of the PL011 `/chosen/stdout-path` names, if it names one.
-pub fn stdout_pl011() -> Option<usize> {
-    let tree = get()?;
-    let path = tree
-        .find_node("/chosen")?
-        .property("stdout-path")?
-        .as_str()?;
-    // "serial0:115200n8": options follow a colon.
-    let path = path.split(':').next()?;
-    let node: FdtNode<'_, '_> = tree.find_node(path)?;
-    if !node.compatible()?.all().any(|c| c == "arm,pl011") {
-        return None;
-    }
-    Some(node.reg()?.next()?.starting_address as usize)
 }

@@ -1,7 +1,8 @@
 //! Deliberate faults, for tests of the core's fault handling. They are safe:
 //! neither touches memory the program owns.
 
-use crate::ram::{self, MemoryMapError};
+use crate::devicetree::DeviceTreeError;
+use crate::ram;
 use core::arch::asm;
 
 /// Why [`read_outside_ram`] did not read.
@@ -10,7 +11,7 @@ pub enum ProbeRefused {
     /// The address is the partition's own RAM (or image).
     InsideRam,
     /// The RAM map is unknown.
-    MemoryMap(MemoryMapError),
+    MemoryMap(DeviceTreeError),
 }
 
 /// Reads the 64-bit word at `ipa`, which must lie outside the partition's

@@ -14,8 +14,9 @@
 //!   as IRQ; GICC_IAR acknowledges and the same value written to GICC_EOIR
 //!   ends the interrupt.
 
-use crate::devicetree::{self, GicDescription};
+use crate::devicetree;
 use core::arch::asm;
+use platform::machine::GicFrames;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -74,14 +75,12 @@ static INTERFACE: spin::Once<Option<CpuInterface>> = spin::Once::new();
 
 /// The CPU interface, if the device tree describes a GIC the runtime knows.
 pub fn cpu_interface() -> Option<CpuInterface> {
-    *INTERFACE.call_once(|| match devicetree::gic()? {
-        GicDescription::V3 => Some(CpuInterface::SystemRegisters),
-        GicDescription::V2 { cpu_interface } => {
-            cpu_interface
-                .is_multiple_of(4)
-                .then_some(CpuInterface::MemoryMapped {
-                    base: cpu_interface,
-                })
+    *INTERFACE.call_once(|| match devicetree::machine().ok()?.gic.frames {
+        GicFrames::V3 { .. } => Some(CpuInterface::SystemRegisters),
+        GicFrames::V2 { gicc, .. } => {
+            let base = usize::try_from(gicc.base).ok()?;
+            base.is_multiple_of(4)
+                .then_some(CpuInterface::MemoryMapped { base })
         }
     })
 }

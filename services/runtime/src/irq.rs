@@ -62,7 +62,7 @@ pub(crate) fn dispatch() {
     };
     while let Some(interrupt) = interface.ack() {
         let intid = interrupt.intid();
-        if intid == timer::VIRTUAL_TIMER_INTID {
+        if intid == timer::interrupt_id() {
             timer::on_interrupt();
         }
         let handler = *HANDLER.lock();

@@ -269,8 +269,9 @@ mod tests {
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod free_ram {
     use super::{run, MemtestFailure, VolatileWords};
+    use crate::devicetree::DeviceTreeError;
     use crate::memory_map::IpaRange;
-    use crate::ram::{self, MemoryMapError};
+    use crate::ram;
     use core::ptr::NonNull;
     use spin::Mutex;
 
@@ -278,7 +279,7 @@ mod free_ram {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum FreeRamError {
         /// The RAM map is unknown.
-        MemoryMap(MemoryMapError),
+        MemoryMap(DeviceTreeError),
         /// A word did not hold what was written.
         Failure(MemtestFailure),
         /// Another vCPU is testing the free RAM right now.

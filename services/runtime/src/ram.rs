@@ -1,9 +1,11 @@
-//! The partition's RAM and the parts of it the program itself occupies: its
+//! The partition's RAM and the parts of it that are taken: the program's own
 //! image (text, data, bss, stacks — everything the linker script places) and
-//! the device tree. What is left is free for tests and programs to use.
+//! the ranges the device tree reserves (the blob itself among them). What is
+//! left is free for tests and programs to use.
 
-use crate::devicetree;
+use crate::devicetree::{self, DeviceTreeError};
 use crate::memory_map::{self, IpaRange};
+use platform::machine::{MemRange, MAX_RESERVED_RANGES};
 
 extern "C" {
     /// First byte of the image (linker script).
@@ -20,49 +22,37 @@ pub fn image() -> IpaRange {
     }
 }
 
-/// Why the runtime cannot say which RAM is free.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemoryMapError {
-    /// There is no device tree to say where RAM is.
-    NoDeviceTree,
-    /// The blob reserves more ranges than the runtime keeps track of.
-    TooManyReservations,
+fn ipa_range(range: &MemRange) -> IpaRange {
+    IpaRange::from_start_size(range.base, range.size).unwrap_or(IpaRange {
+        start: range.base,
+        end: u64::MAX,
+    })
 }
 
-/// Most memory reservations the free-RAM computation honours.
-const MAX_RESERVATIONS: usize = 6;
-
-/// Calls `visit` with each piece of RAM that is neither the image, nor the
-/// device tree, nor reserved in the blob's `/memreserve/` block.
-pub fn for_each_free_piece(mut visit: impl FnMut(IpaRange)) -> Result<(), MemoryMapError> {
+/// Calls `visit` with each piece of RAM that is neither the image nor reserved.
+pub fn for_each_free_piece(mut visit: impl FnMut(IpaRange)) -> Result<(), DeviceTreeError> {
+    let machine = devicetree::machine()?;
     let empty = IpaRange { start: 0, end: 0 };
-    let mut holes = [empty; 2 + MAX_RESERVATIONS];
-    holes[0] = image();
-    holes[1] = devicetree::blob_range().unwrap_or(empty);
-    let mut reserved = holes.iter_mut().skip(2);
-    let mut overflow = false;
-    devicetree::for_each_reservation(|range| match reserved.next() {
-        Some(slot) => *slot = range,
-        None => overflow = true,
-    });
-    if overflow {
-        return Err(MemoryMapError::TooManyReservations);
+    let mut holes = [empty; 1 + MAX_RESERVED_RANGES];
+    for (hole, taken) in holes
+        .iter_mut()
+        .zip(core::iter::once(image()).chain(machine.reserved.as_slice().iter().map(ipa_range)))
+    {
+        *hole = taken;
     }
-    let found = devicetree::for_each_memory_region(|region| {
-        memory_map::for_each_free_piece(region, &holes, &mut visit);
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(MemoryMapError::NoDeviceTree)
+    for region in machine.memory.as_slice() {
+        memory_map::for_each_free_piece(ipa_range(region), &holes, &mut visit);
     }
+    Ok(())
 }
 
 /// Is `address` in the partition's RAM (per the device tree) or its image?
-pub fn is_ram(address: u64) -> Result<bool, MemoryMapError> {
-    let mut inside = image().contains(address);
-    if !devicetree::for_each_memory_region(|region| inside |= region.contains(address)) {
-        return Err(MemoryMapError::NoDeviceTree);
-    }
-    Ok(inside)
+pub fn is_ram(address: u64) -> Result<bool, DeviceTreeError> {
+    let machine = devicetree::machine()?;
+    let in_memory = machine
+        .memory
+        .as_slice()
+        .iter()
+        .any(|region| ipa_range(region).contains(address));
+    Ok(in_memory || image().contains(address))
 }

@@ -1,7 +1,7 @@
 //! Time from the EL1 virtual timer (Arm ARM DDI 0487, D12 "The Generic
 //! Timer"): CNTVCT_EL0 counts at CNTFRQ_EL0; CNTV_CVAL_EL0/CNTV_CTL_EL0 raise
-//! INTID 27 (the virtual timer PPI the core delivers) when the count reaches
-//! the compare value. Sleeping arms the timer and waits in WFI, which the core
+//! the virtual timer PPI (INTID 27, which the core delivers) when the count
+//! reaches the compare value. Sleeping arms the timer and waits in WFI, which the core
 //! turns into blocking the vCPU until the deadline, so it costs no CPU time.
 
 use crate::entry::MAX_VCPUS;
@@ -12,9 +12,16 @@ use aarch64_cpu::registers::{
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// The virtual timer's interrupt: PPI 11, INTID 27 (Arm BSA; the core's
-/// contract with partitions).
-pub const VIRTUAL_TIMER_INTID: u32 = 27;
+/// The virtual timer's interrupt when the device tree does not say: PPI 11,
+/// INTID 27 (Arm BSA; the core's contract with partitions).
+const DEFAULT_VIRTUAL_TIMER_INTID: u32 = 27;
+
+/// The virtual timer's INTID, from the device tree's timer node.
+pub fn interrupt_id() -> u32 {
+    crate::devicetree::machine().map_or(DEFAULT_VIRTUAL_TIMER_INTID, |machine| {
+        machine.timer.el1_virt
+    })
+}
 
 /// Set by the interrupt handler when this vCPU's timer fired.
 static FIRED: [AtomicBool; MAX_VCPUS] = [const { AtomicBool::new(false) }; MAX_VCPUS];
@@ -80,7 +87,7 @@ pub fn sleep_until(deadline: u64) {
     });
 }
 
-/// The runtime's handling of INTID 27: the timer is level-triggered, so it is
+/// The runtime's handling of the virtual timer interrupt: the timer is level-triggered, so it is
 /// switched off before the interrupt is ended, and the sleeper is told.
 pub(crate) fn on_interrupt() {
     CNTV_CTL_EL0.set(0);
