@@ -247,6 +247,11 @@ pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
             save(cpu, v);
             st.loaded.store(NONE, Ordering::Relaxed);
         }
+        if st.requests.load(Ordering::Acquire) {
+            // Posted from this CPU while handling the last request (a
+            // restart): no interrupt will announce it.
+            continue;
+        }
         timer::arm(st.queue.lock().next_wake());
         wait_for_interrupt();
         handle_irqs(cpu);
