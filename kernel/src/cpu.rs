@@ -11,7 +11,7 @@ use kernel_core::MAX_CPUS;
 use spin::Mutex;
 
 use crate::arch::percpu::this_cpu;
-use crate::arch::vectors::GuestRegs;
+use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
 use crate::partition::{self, PartState, Request, Vcpu};
 use crate::{gic, lifecycle, timer, trap};
@@ -305,7 +305,25 @@ pub fn run() -> ! {
     unsafe { crate::arch::vectors::enter_guest(regs, top) }
 }
 
-/// Entry from the vectors for every exception taken from a guest.
+/// Entry from the vectors for a hypercall (HVC #imm from a guest): calls that
+/// only produce results resume the caller without going through the
+/// scheduler.
+#[no_mangle]
+extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
+    let percpu = this_cpu();
+    percpu.set_hvc_trapped(regs);
+    // SAFETY: `regs` is the loaded vCPU's register area, which the vectors
+    // just filled; nothing else refers to it during this call.
+    let effect = trap::hypercall_trap(unsafe { &mut *regs });
+    if effect == trap::Effect::ResultOnly && !state(percpu.index()).requests.load(Ordering::Acquire) {
+        return HvcReturn { next: regs, trapped: 0 };
+    }
+    let next = reschedule(false);
+    let trapped = percpu.hvc_trapped();
+    HvcReturn { next, trapped: if trapped.is_null() { 1 } else { trapped as usize } }
+}
+
+/// Entry from the vectors for every other exception taken from a guest.
 #[no_mangle]
 extern "C" fn rust_guest_trap(kind: u64) -> *mut GuestRegs {
     let timer_fired = trap::handle(crate::arch::vectors::TrapKind::from_code(kind));

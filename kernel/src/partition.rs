@@ -363,6 +363,7 @@ pub fn restarts(p: &Partition) -> u32 {
 /// EL1h, interrupts masked, MMU off (PSCI CPU_ON semantics, DEN0022 §6.4).
 pub fn reset_context(v: &Vcpu, entry: u64, context: u64, gic_v3: bool) {
     let ctx = v.ctx();
+    crate::arch::percpu::this_cpu().forget_hvc_trapped(&mut ctx.regs);
     *ctx = VcpuContext::default();
     ctx.regs.x[0] = context;
     ctx.regs.elr = entry;

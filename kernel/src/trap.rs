@@ -8,13 +8,31 @@ use abi::{hvc, psci};
 use kernel_core::esr::{self, DataAbort, ExceptionClass};
 use kernel_core::psci::{Outcome, Power};
 
-use crate::arch::vectors::TrapKind;
+use crate::arch::vectors::{GuestRegs, TrapKind};
 use crate::partition::{self, Partition, Request, Vcpu};
 use crate::{cpu, gic, lifecycle};
 
+/// What handling a hypercall changed beyond the caller's result registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Only x0..x3 of the caller: it resumes at once.
+    ResultOnly,
+    /// Scheduling or partition state may have changed: reschedule.
+    StateChanged,
+}
+
+/// Handles a hypercall (HVC) from the loaded vCPU, whose registers are `regs`.
+pub fn hypercall_trap(regs: &mut GuestRegs) -> Effect {
+    if esr::hvc_immediate(ESR_EL2.get()) != 0 {
+        regs.x[0] = NOT_SUPPORTED;
+        return Effect::ResultOnly;
+    }
+    hypercall(regs)
+}
+
 /// Handles one exception from the loaded vCPU; true if the EL2 timer fired.
 pub fn handle(kind: TrapKind) -> bool {
-    let Some((id, v)) = cpu::loaded() else {
+    let Some((_, v)) = cpu::loaded() else {
         // Cannot happen: traps come only from a loaded vCPU.
         return cpu::handle_irqs(cpu::this_index());
     };
@@ -23,7 +41,7 @@ pub fn handle(kind: TrapKind) -> bool {
     };
     match kind {
         TrapKind::Sync => {
-            handle_sync(id, v, p);
+            handle_sync(v, p);
             false
         }
         TrapKind::Irq | TrapKind::Fiq => cpu::handle_irqs(cpu::this_index()),
@@ -61,21 +79,17 @@ fn advance_pc(v: &Vcpu, esr: u64) {
     v.ctx().regs.elr += esr::instruction_length(esr);
 }
 
-fn handle_sync(id: usize, v: &Vcpu, p: &Partition) {
+fn handle_sync(v: &Vcpu, p: &Partition) {
     let esr = ESR_EL2.get();
     let class = ExceptionClass::from_esr(esr);
     match class {
-        ExceptionClass::Hvc64 => {
-            if esr::hvc_immediate(esr) == 0 {
-                hypercall(id, v, p);
-            } else {
-                v.ctx().regs.x[0] = abi::Error::NotSupported.code() as u64;
+        ExceptionClass::Hvc64 | ExceptionClass::Smc64 => {
+            // A trapped SMC returns to the SMC itself (Arm ARM D1.10.4): step
+            // over it. (HVCs normally arrive through `hypercall_trap`.)
+            if class == ExceptionClass::Smc64 {
+                advance_pc(v, esr);
             }
-        }
-        ExceptionClass::Smc64 => {
-            // A trapped SMC returns to the SMC itself (Arm ARM D1.10.4): step over it.
-            advance_pc(v, esr);
-            hypercall(id, v, p);
+            hypercall(&mut v.ctx().regs);
         }
         ExceptionClass::Wfx => {
             advance_pc(v, esr);
@@ -149,102 +163,87 @@ fn wait_for_interrupt(v: &Vcpu) {
     cpu::block_loaded(deadline);
 }
 
-fn set_result(v: &Vcpu, values: &[u64]) {
-    let regs = &mut v.ctx().regs;
+/// x0 for an unknown or refused call.
+const NOT_SUPPORTED: u64 = abi::Error::NotSupported.code() as u64;
+const OK: u64 = abi::SUCCESS as u64;
+
+fn set_result(regs: &mut GuestRegs, values: &[u64]) {
     for (slot, value) in regs.x.iter_mut().zip(values) {
         *slot = *value;
     }
 }
 
-fn hypercall(id: usize, v: &Vcpu, p: &Partition) {
-    let x = v.ctx().regs.x;
-    let fid = x[0] as u32;
-    let not_supported = abi::Error::NotSupported.code() as u64;
+/// Routes a call by SMCCC owner. Calls that need no partition state are
+/// answered first, without looking anything up.
+fn hypercall(regs: &mut GuestRegs) -> Effect {
+    let fid = regs.x[0] as u32;
+    let result: &[u64] = match fid {
+        hvc::NULL => &[OK],
+        smccc::SMCCC_VERSION => &[u64::from(smccc::VERSION_1_1)],
+        smccc::SMCCC_ARCH_FEATURES => &[if regs.x[1] as u32 == smccc::SMCCC_VERSION { OK } else { NOT_SUPPORTED }],
+        hvc::CALL_COUNT => &[u64::from(hvc::IMPLEMENTED_CALLS)],
+        hvc::CALL_UID => &[u64::from(hvc::UID[0]), u64::from(hvc::UID[1]), u64::from(hvc::UID[2]), u64::from(hvc::UID[3])],
+        hvc::REVISION => &[u64::from(hvc::ABI_REVISION.0), u64::from(hvc::ABI_REVISION.1)],
+        _ => return partition_call(fid),
+    };
+    set_result(regs, result);
+    Effect::ResultOnly
+}
+
+/// Calls that act on the caller's partition or vCPU.
+fn partition_call(fid: u32) -> Effect {
+    let Some((id, v)) = cpu::loaded() else { return Effect::StateChanged };
+    let Some(p) = partition::partition(v.partition) else { return Effect::StateChanged };
     match smccc::owner(fid) {
-        Owner::Arch => {
-            let r = match fid {
-                smccc::SMCCC_VERSION => u64::from(smccc::VERSION_1_1),
-                smccc::SMCCC_ARCH_FEATURES if x[1] as u32 == smccc::SMCCC_VERSION => 0,
-                _ => not_supported,
-            };
-            set_result(v, &[r]);
-        }
         Owner::Standard if kernel_core::psci::implemented(fid) => {
+            let x = v.ctx().regs.x;
             psci_call(id, v, p, fid, [x[1], x[2], x[3]])
         }
-        Owner::VendorHyp => bulkhead_call(v, p, fid, &x),
-        _ => set_result(v, &[not_supported]),
+        Owner::VendorHyp => bulkhead_call(v, p, fid),
+        _ => {
+            set_result(&mut v.ctx().regs, &[NOT_SUPPORTED]);
+            Effect::ResultOnly
+        }
     }
 }
 
-fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32, x: &[u64; 31]) {
-    let ok = abi::SUCCESS as u64;
+fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32) -> Effect {
+    let regs = &mut v.ctx().regs;
+    let x = regs.x;
     match fid {
-        hvc::NULL => set_result(v, &[ok]),
         hvc::CONSOLE_WRITE => {
             let mut bytes = [0u8; hvc::CONSOLE_WRITE_MAX];
             let n = hvc::unpack_console_bytes(x[1], [x[2], x[3], x[4], x[5], x[6]], &mut bytes);
             p.line.lock().push(p.name(), &bytes[..n]);
-            set_result(v, &[ok, n as u64]);
+            set_result(regs, &[OK, n as u64]);
         }
         hvc::PARTITION_INFO => {
-            set_result(
-                v,
-                &[
-                    ok,
-                    p.id as u64,
-                    v.index as u64,
-                    u64::from(partition::restarts(p)),
-                ],
-            );
+            set_result(regs, &[OK, p.id as u64, v.index as u64, u64::from(partition::restarts(p))]);
         }
         hvc::ABORT => {
             if x[1] == hvc::ABORT_EXCEPTION {
-                let class = ExceptionClass::from_esr(x[2]);
                 fault_here(
                     v,
                     p,
                     format_args!(
-                        "unhandled exception reported by the partition: {} (ESR_EL1 {:#x}) at PC {:#x}, FAR {:#x}",
-                        class.name(),
+                        "unhandled exception reported by the partition: {} (ESR_EL1 {:#x}, ELR_EL1 {:#x}, FAR_EL1 {:#x})",
+                        ExceptionClass::from_esr(x[2]).name(),
                         x[2],
                         x[3],
                         x[4]
                     ),
                 );
             } else {
-                fault_here(
-                    v,
-                    p,
-                    format_args!("the partition aborted (panic, code {})", x[1]),
-                );
+                fault_here(v, p, format_args!("the partition aborted (panic, code {})", x[1]));
             }
+            return Effect::StateChanged;
         }
-        hvc::CALL_COUNT => set_result(v, &[u64::from(hvc::IMPLEMENTED_CALLS)]),
-        hvc::CALL_UID => {
-            let u = hvc::UID;
-            set_result(
-                v,
-                &[
-                    u64::from(u[0]),
-                    u64::from(u[1]),
-                    u64::from(u[2]),
-                    u64::from(u[3]),
-                ],
-            );
-        }
-        hvc::REVISION => set_result(
-            v,
-            &[
-                u64::from(hvc::ABI_REVISION.0),
-                u64::from(hvc::ABI_REVISION.1),
-            ],
-        ),
-        _ => set_result(v, &[abi::Error::NotSupported.code() as u64]),
+        _ => set_result(regs, &[NOT_SUPPORTED]),
     }
+    Effect::ResultOnly
 }
 
-fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) {
+fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) -> Effect {
     let mut power = [Power::Off; kernel_core::manifest::MAX_VCPUS_PER_PARTITION];
     for (i, slot) in power.iter_mut().enumerate().take(p.vcpu_count) {
         if let Some(other) = partition::vcpu(p.first_vcpu + i) {
@@ -253,16 +252,20 @@ fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) {
     }
     let outcome =
         kernel_core::psci::handle(fid, args, &power[..p.vcpu_count], |e| p.ipa_is_exec_ram(e));
+    let regs = &mut v.ctx().regs;
     match outcome {
-        Outcome::Return(r) => set_result(v, &[r as u64]),
+        Outcome::Return(r) => {
+            set_result(regs, &[r as u64]);
+            return Effect::ResultOnly;
+        }
         Outcome::StartVcpu {
             index,
             entry,
             context,
         } => {
             let Some(target) = partition::vcpu(p.first_vcpu + index) else {
-                set_result(v, &[psci::ret::INVALID_PARAMETERS as u64]);
-                return;
+                set_result(regs, &[psci::ret::INVALID_PARAMETERS as u64]);
+                return Effect::ResultOnly;
             };
             let accepted = {
                 let mut pw = target.power.lock();
@@ -274,19 +277,20 @@ fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) {
                 }
             };
             if !accepted {
-                set_result(v, &[psci::ret::ALREADY_ON as u64]);
-                return;
+                set_result(regs, &[psci::ret::ALREADY_ON as u64]);
+                return Effect::ResultOnly;
             }
             p.ctl.lock().live += 1;
+            set_result(regs, &[psci::ret::SUCCESS as u64]);
             lifecycle::post(target, Request::Start { entry, context });
-            set_result(v, &[psci::ret::SUCCESS as u64]);
         }
         Outcome::OffSelf => cpu::take_off(cpu::this_index(), id, v),
         Outcome::Suspend => {
-            set_result(v, &[psci::ret::SUCCESS as u64]);
+            set_result(regs, &[psci::ret::SUCCESS as u64]);
             wait_for_interrupt(v);
         }
         Outcome::SystemOff => lifecycle::system_off(p),
         Outcome::SystemReset => lifecycle::system_reset(p),
     }
+    Effect::StateChanged
 }

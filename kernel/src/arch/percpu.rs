@@ -29,6 +29,9 @@ pub struct PerCpu {
     index: usize,
     stack_top: usize,
     online: AtomicBool,
+    /// Registers of the vCPU whose hypercall is being handled, while its
+    /// x19-x28 live only in the CPU (see the hypercall path in vectors.rs).
+    hvc_trapped: UnsafeCell<*mut GuestRegs>,
 }
 
 // SAFETY: `current_regs` is only touched by the CPU owning this PerCpu (through
@@ -50,6 +53,7 @@ static PERCPU: [PerCpu; MAX_CPUS] = {
         index: 0,
         stack_top: 0,
         online: AtomicBool::new(false),
+        hvc_trapped: UnsafeCell::new(core::ptr::null_mut()),
     };
     let mut all = [INIT; MAX_CPUS];
     let mut i = 0;
@@ -111,6 +115,29 @@ impl PerCpu {
         // SAFETY: only this CPU reads or writes its own `current_regs`, and
         // never concurrently with itself (exceptions are masked at EL2).
         unsafe { *self.current_regs.get() = regs };
+    }
+}
+
+impl PerCpu {
+    /// Records the vCPU registers of the hypercall now being handled.
+    pub fn set_hvc_trapped(&self, regs: *mut GuestRegs) {
+        // SAFETY: per-CPU field, only touched by its own CPU with exceptions masked.
+        unsafe { *self.hvc_trapped.get() = regs };
+    }
+
+    /// The vCPU registers of the hypercall being handled; null if that vCPU's
+    /// register state was reset meanwhile.
+    pub fn hvc_trapped(&self) -> *mut GuestRegs {
+        // SAFETY: as above.
+        unsafe { *self.hvc_trapped.get() }
+    }
+
+    /// Forgets `regs` as the trapped hypercall's registers: its state was
+    /// rewritten, so the live x19-x28 must not be stored over it.
+    pub fn forget_hvc_trapped(&self, regs: *mut GuestRegs) {
+        if self.hvc_trapped() == regs {
+            self.set_hvc_trapped(core::ptr::null_mut());
+        }
     }
 }
 

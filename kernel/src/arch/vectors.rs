@@ -51,6 +51,17 @@ impl TrapKind {
     }
 }
 
+/// What `rust_hvc_trap` returns to the hypercall path (x0, x1).
+#[repr(C)]
+#[derive(Debug)]
+pub struct HvcReturn {
+    /// Registers of the vCPU to resume.
+    pub next: *mut GuestRegs,
+    /// 0: resume the trapped vCPU as it is; 1: restore `next` fully;
+    /// otherwise the trapped vCPU's registers, to store x19-x28 into first.
+    pub trapped: usize,
+}
+
 /// Registers saved when EL2 itself takes an exception.
 #[repr(C)]
 #[derive(Debug)]
@@ -78,6 +89,17 @@ global_asm!(
     b       lower_el_common
 .endm
 
+.macro LOWER_SYNC
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, esr_el2
+    lsr     x0, x0, #26
+    cmp     x0, #0x16               // EC = HVC64: the hypercall path
+    b.eq    hvc_entry
+    mov     x1, #0
+    b       lower_el_common
+.endm
+
 .macro CURRENT kind
     .balign 0x80
     msr     spsel, #0               // the emergency stack in SP_EL0
@@ -99,7 +121,7 @@ el2_vectors:
     CURRENT 1
     CURRENT 2
     CURRENT 3
-    LOWER 0
+    LOWER_SYNC
     LOWER 1
     LOWER 2
     LOWER 3
@@ -134,6 +156,58 @@ lower_el_common:
     mov     x0, x1
     mov     x29, xzr
     bl      rust_guest_trap         // returns the GuestRegs to resume
+    b       restore_guest
+
+// Hypercalls follow SMCCC: the caller expects x0-x17 changed and x18-x30
+// kept. Only x0-x18, x29, x30, ELR and SPSR are saved on the way in; Rust
+// keeps x19-x28 intact (AAPCS64 callee-saved), so when the same vCPU resumes
+// they are still in the registers. Rust returns x0 = the GuestRegs to resume
+// and x1 = 0 (same vCPU, nothing else to do), 1 (restore x0 fully; the
+// trapped vCPU's x19-x28 are dead, it was reset) or the trapped vCPU's
+// GuestRegs, where x19-x28 are stored before restoring x0 fully.
+hvc_entry:
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0]                // PerCpu.current_regs
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    str     x18, [x0, #144]
+    stp     x29, x30, [x0, #232]
+    ldp     x2, x3, [sp], #16       // the guest's x0, x1
+    stp     x2, x3, [x0, #0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+    mov     x29, xzr
+    bl      rust_hvc_trap
+    cbnz    x1, 1f
+    ldp     x2, x3, [x0, #248]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldr     x18, [x0, #144]
+    ldp     x29, x30, [x0, #232]
+    ldp     x0, x1, [x0, #0]
+    eret
+1:  cmp     x1, #1
+    b.eq    restore_guest
+    stp     x19, x20, [x1, #152]
+    stp     x21, x22, [x1, #168]
+    stp     x23, x24, [x1, #184]
+    stp     x25, x26, [x1, #200]
+    stp     x27, x28, [x1, #216]
     b       restore_guest
 
 // x0 = &GuestRegs, x1 = the stack top to run on from now.
