@@ -50,8 +50,8 @@ impl<'w> Artifacts<'w> {
         }
     }
 
-    /// Runs `cargo build --release -p <package> --target aarch64-unknown-none`
-    /// with the given features, with cargo's own output passed through so
+    /// Runs `cargo build --release -p <package> --target <target>` with the
+    /// given features, with cargo's own output passed through so
     /// compile errors are seen as they are.
     fn cargo_build(&self, package: &str, target: &str, features: &[&str]) -> XtaskResult<()> {
         let mut cargo = self.workspace.cargo();

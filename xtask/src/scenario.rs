@@ -92,6 +92,8 @@ pub struct BootMode {
     pub instruction_counting: bool,
     /// Subdirectory of target/bulkhead/ the images go to.
     pub image_dir: &'static str,
+    /// Subdirectory of the target directory the transcripts go to.
+    pub log_dir: &'static str,
 }
 
 /// What a booted scenario produced.
@@ -124,7 +126,7 @@ pub fn build(
 }
 
 /// Boots a built scenario image, saves the transcript to
-/// `target/test-logs/<name>.log` and judges it.
+/// `target/<log_dir>/<name>.log` and judges it.
 pub fn boot(
     workspace: &Workspace,
     scenario: &Scenario,
@@ -145,7 +147,8 @@ pub fn boot(
     let mut qemu = Command::new(QEMU_BINARY);
     qemu.args(invocation.args());
     let log_path = workspace
-        .test_logs_dir()
+        .target_dir
+        .join(mode.log_dir)
         .join(format!("{}.log", scenario.name));
     let run = run_captured(qemu, &log_path, Duration::from_secs(spec.timeout_s))?;
     let failures = transcript::check(&run.transcript, spec, run.end);

@@ -12,6 +12,11 @@ pub const BARE_METAL_TARGET: &str = "aarch64-unknown-none";
 /// core never touches a guest's FP registers except when switching vCPUs.
 pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
 
+/// Subdirectory of the target directory for test transcripts.
+pub const TEST_LOGS_SUBDIR: &str = "test-logs";
+/// Subdirectory of the target directory for benchmark transcripts and results.
+pub const BENCH_SUBDIR: &str = "bench";
+
 /// The workspace's directories.
 #[derive(Clone, Debug)]
 pub struct Workspace {
@@ -45,10 +50,7 @@ impl Workspace {
 
     /// Where a release build for `target` puts binary `name`.
     pub fn bare_metal_binary(&self, target: &str, name: &str) -> PathBuf {
-        self.target_dir
-            .join(target)
-            .join("release")
-            .join(name)
+        self.target_dir.join(target).join("release").join(name)
     }
 
     /// Default output of `cargo xtask build` for a config.
@@ -63,12 +65,12 @@ impl Workspace {
 
     /// Where scenario transcripts go.
     pub fn test_logs_dir(&self) -> PathBuf {
-        self.target_dir.join("test-logs")
+        self.target_dir.join(TEST_LOGS_SUBDIR)
     }
 
     /// Where benchmark results go.
     pub fn bench_dir(&self) -> PathBuf {
-        self.target_dir.join("bench")
+        self.target_dir.join(BENCH_SUBDIR)
     }
 
     /// A path relative to the root when it is under it (for messages).

@@ -12,16 +12,18 @@ use crate::error::{XtaskError, XtaskResult};
 use crate::qemu::QemuMachine;
 use crate::scenario::{self, BootMode, Scenario};
 use crate::setup::ensure_qemu;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, BENCH_SUBDIR};
 
 /// Where the benchmark configurations are, relative to the workspace root.
 pub const BENCH_DIR: &str = "configs/bench";
 
+/// Images go to target/bulkhead/bench/, transcripts to target/bench/.
 /// `-icount shift=0`: PMCCNTR_EL0 then counts instructions exactly and runs
 /// are bit-identical (see HARDWARE-NOTES.md, deterministic measurement).
 const BENCH_BOOT: BootMode = BootMode {
     instruction_counting: true,
     image_dir: "bench",
+    log_dir: BENCH_SUBDIR,
 };
 
 /// Runs one benchmark configuration; returns its results, or prints why

@@ -12,15 +12,16 @@ use crate::host_tests;
 use crate::qemu::QemuMachine;
 use crate::scenario::{self, BootMode, Scenario};
 use crate::setup::ensure_qemu;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, TEST_LOGS_SUBDIR};
 
 /// Where the scenarios are, relative to the workspace root.
 pub const SCENARIO_DIR: &str = "configs/test";
 
-/// Scenario images go to target/bulkhead/test/.
+/// Scenario images go to target/bulkhead/test/, transcripts to target/test-logs/.
 const SCENARIO_BOOT: BootMode = BootMode {
     instruction_counting: false,
     image_dir: "test",
+    log_dir: TEST_LOGS_SUBDIR,
 };
 
 /// Counts of passed, failed and skipped tests and scenarios.
