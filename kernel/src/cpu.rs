@@ -315,12 +315,23 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     // SAFETY: `regs` is the loaded vCPU's register area, which the vectors
     // just filled; nothing else refers to it during this call.
     let effect = trap::hypercall_trap(unsafe { &mut *regs });
-    if effect == trap::Effect::ResultOnly && !state(percpu.index()).requests.load(Ordering::Acquire) {
-        return HvcReturn { next: regs, trapped: 0 };
+    if effect == trap::Effect::ResultOnly && !state(percpu.index()).requests.load(Ordering::Acquire)
+    {
+        return HvcReturn {
+            next: regs,
+            trapped: 0,
+        };
     }
     let next = reschedule(false);
     let trapped = percpu.hvc_trapped();
-    HvcReturn { next, trapped: if trapped.is_null() { 1 } else { trapped as usize } }
+    HvcReturn {
+        next,
+        trapped: if trapped.is_null() {
+            1
+        } else {
+            trapped as usize
+        },
+    }
 }
 
 /// Entry from the vectors for every other exception taken from a guest.

@@ -174,26 +174,38 @@ fn set_result(regs: &mut GuestRegs, values: &[u64]) {
 }
 
 /// Routes a call by SMCCC owner. Calls that need no partition state are
-/// answered first, without looking anything up.
+/// answered first, without looking anything up, cheapest first.
 fn hypercall(regs: &mut GuestRegs) -> Effect {
     let fid = regs.x[0] as u32;
-    let result: &[u64] = match fid {
-        hvc::NULL => &[OK],
-        smccc::SMCCC_VERSION => &[u64::from(smccc::VERSION_1_1)],
-        smccc::SMCCC_ARCH_FEATURES => &[if regs.x[1] as u32 == smccc::SMCCC_VERSION { OK } else { NOT_SUPPORTED }],
-        hvc::CALL_COUNT => &[u64::from(hvc::IMPLEMENTED_CALLS)],
-        hvc::CALL_UID => &[u64::from(hvc::UID[0]), u64::from(hvc::UID[1]), u64::from(hvc::UID[2]), u64::from(hvc::UID[3])],
-        hvc::REVISION => &[u64::from(hvc::ABI_REVISION.0), u64::from(hvc::ABI_REVISION.1)],
+    regs.x[0] = match fid {
+        hvc::NULL => OK,
+        smccc::SMCCC_VERSION => u64::from(smccc::VERSION_1_1),
+        smccc::SMCCC_ARCH_FEATURES if regs.x[1] as u32 == smccc::SMCCC_VERSION => OK,
+        smccc::SMCCC_ARCH_FEATURES => NOT_SUPPORTED,
+        hvc::CALL_COUNT => u64::from(hvc::IMPLEMENTED_CALLS),
+        hvc::CALL_UID => {
+            set_result(regs, &hvc::UID.map(u64::from));
+            return Effect::ResultOnly;
+        }
+        hvc::REVISION => {
+            regs.x[1] = u64::from(hvc::ABI_REVISION.1);
+            u64::from(hvc::ABI_REVISION.0)
+        }
         _ => return partition_call(fid),
     };
-    set_result(regs, result);
     Effect::ResultOnly
 }
 
-/// Calls that act on the caller's partition or vCPU.
+/// Calls that act on the caller's partition or vCPU. Kept out of line so the
+/// calls answered in `hypercall` do not pay for its stack frame.
+#[inline(never)]
 fn partition_call(fid: u32) -> Effect {
-    let Some((id, v)) = cpu::loaded() else { return Effect::StateChanged };
-    let Some(p) = partition::partition(v.partition) else { return Effect::StateChanged };
+    let Some((id, v)) = cpu::loaded() else {
+        return Effect::StateChanged;
+    };
+    let Some(p) = partition::partition(v.partition) else {
+        return Effect::StateChanged;
+    };
     match smccc::owner(fid) {
         Owner::Standard if kernel_core::psci::implemented(fid) => {
             let x = v.ctx().regs.x;
@@ -218,7 +230,15 @@ fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32) -> Effect {
             set_result(regs, &[OK, n as u64]);
         }
         hvc::PARTITION_INFO => {
-            set_result(regs, &[OK, p.id as u64, v.index as u64, u64::from(partition::restarts(p))]);
+            set_result(
+                regs,
+                &[
+                    OK,
+                    p.id as u64,
+                    v.index as u64,
+                    u64::from(partition::restarts(p)),
+                ],
+            );
         }
         hvc::ABORT => {
             if x[1] == hvc::ABORT_EXCEPTION {
@@ -234,7 +254,11 @@ fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32) -> Effect {
                     ),
                 );
             } else {
-                fault_here(v, p, format_args!("the partition aborted (panic, code {})", x[1]));
+                fault_here(
+                    v,
+                    p,
+                    format_args!("the partition aborted (panic, code {})", x[1]),
+                );
             }
             return Effect::StateChanged;
         }
