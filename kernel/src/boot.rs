@@ -253,11 +253,16 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
 
     start_secondaries(machine, cpu_count);
     for p in &partition::system().partitions {
+        let vcpus = partition::system()
+            .vcpus
+            .get(p.first_vcpu..p.first_vcpu + p.vcpu_count)
+            .unwrap_or(&[]);
         info!(
-            "starting partition \"{}\" ({} vCPU{}, {} KiB RAM)",
+            "starting partition \"{}\": {} vCPU{} on CPU {}, {} KiB RAM",
             p.name(),
             p.vcpu_count,
             if p.vcpu_count == 1 { "" } else { "s" },
+            HomeCpus(vcpus),
             p.regions
                 .iter()
                 .filter(|r| r.is_ram())
@@ -268,6 +273,18 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
         lifecycle::start(p);
     }
     cpu::run()
+}
+
+/// Prints the home CPUs of some vCPUs as `0,1`.
+struct HomeCpus<'a>(&'a [partition::Vcpu]);
+
+impl core::fmt::Display for HomeCpus<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            write!(f, "{}{}", if i == 0 { "" } else { "," }, v.home)?;
+        }
+        Ok(())
+    }
 }
 
 /// The device tree's length from its header, or 0 if x0 does not point at one.
