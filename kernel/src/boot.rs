@@ -75,6 +75,12 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
         error!(
             "entered at EL{el}: the loader must enter Bulkhead at EL2 (it cannot run as a guest)"
         );
+        // Power off through the tree's PSCI conduit so an emulator run ends.
+        match machine.psci {
+            Some(Conduit::Hvc) => firmware::hvc(abi::psci::SYSTEM_OFF),
+            Some(Conduit::Smc) => firmware::smc(abi::psci::SYSTEM_OFF, 0, 0, 0),
+            None => 0,
+        };
         firmware::halt();
     }
     let mut ram = Ranges::new();
@@ -289,7 +295,7 @@ impl core::fmt::Display for HomeCpus<'_> {
 
 /// The device tree's length from its header, or 0 if x0 does not point at one.
 fn dtb_len(dtb: usize) -> usize {
-    if dtb == 0 || dtb % 8 != 0 {
+    if dtb == 0 || !dtb.is_multiple_of(8) {
         return 0;
     }
     // SAFETY: a non-null, aligned x0 from the loader points at a device tree

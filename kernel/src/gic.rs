@@ -98,18 +98,19 @@ pub fn init(frames: Frames, mpidrs: &[u64]) {
                     gich: gicv2::HypInterface::new(gich),
                 }
             },
-            // SAFETY: as above.
             Frames::V3 {
                 gicd,
                 gicr,
                 gicr_size,
-            } => unsafe {
+            } => {
+                // SAFETY: as above.
+                let gicd = unsafe { gicv3::Distributor::new(gicd) };
                 Controller::V3 {
-                    gicd: gicv3::Distributor::new(gicd),
+                    gicd,
                     gicr,
                     gicr_size,
                 }
-            },
+            }
         };
         match &ctrl {
             Controller::V2 { gicd, .. } => gicd.init(),

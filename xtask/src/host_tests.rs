@@ -10,8 +10,14 @@ use crate::workspace::Workspace;
 
 /// The crates with host tests. Target-only crates (kernel, services, test
 /// guests) are left out: they do not build for the host.
-pub const HOST_TEST_PACKAGES: &[&str] =
-    &["abi", "kernel-core", "platform", "bulkhead-config", "xtask"];
+pub const HOST_TEST_PACKAGES: &[&str] = &[
+    "abi",
+    "kernel-core",
+    "platform",
+    "bulkhead-config",
+    "bulkhead-runtime",
+    "xtask",
+];
 
 /// Generous: a cold build of the host crates plus their tests.
 const HOST_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);

@@ -65,7 +65,15 @@ impl QemuMachine {
 
     /// The machine, CPU and memory arguments for a system with `cpus` CPUs,
     /// `ram_bytes` of RAM and a GIC of version `gic`.
-    pub fn hardware_args(self, cpus: u32, ram_bytes: u64, gic: u8) -> XtaskResult<Vec<String>> {
+    /// `el2 = false` models a machine without EL2 (entered at EL1), to test
+    /// that the core refuses to run there.
+    pub fn hardware_args(
+        self,
+        cpus: u32,
+        ram_bytes: u64,
+        gic: u8,
+        el2: bool,
+    ) -> XtaskResult<Vec<String>> {
         const MIB: u64 = 1 << 20;
         if ram_bytes == 0 || !ram_bytes.is_multiple_of(MIB) {
             return Err(XtaskError::new(format!(
@@ -75,7 +83,10 @@ impl QemuMachine {
         match self {
             Self::Virt => Ok(vec![
                 "-M".into(),
-                format!("virt,virtualization=on,gic-version={gic}"),
+                format!(
+                    "virt,virtualization={},gic-version={gic}",
+                    if el2 { "on" } else { "off" }
+                ),
                 "-cpu".into(),
                 "cortex-a72".into(),
                 "-smp".into(),
@@ -180,7 +191,7 @@ mod tests {
 
     #[test]
     fn virt_hardware_arguments() {
-        let args = QemuMachine::Virt.hardware_args(4, 1 << 30, 3);
+        let args = QemuMachine::Virt.hardware_args(4, 1 << 30, 3, true);
         assert_eq!(
             args,
             Ok(vec![
@@ -195,9 +206,11 @@ mod tests {
             ])
         );
         assert!(QemuMachine::Virt
-            .hardware_args(4, (1 << 30) + 1, 3)
+            .hardware_args(4, (1 << 30) + 1, 3, true)
             .is_err());
-        assert!(QemuMachine::Raspi4b.hardware_args(4, 2 << 30, 2).is_err());
+        assert!(QemuMachine::Raspi4b
+            .hardware_args(4, 2 << 30, 2, true)
+            .is_err());
     }
 
     #[test]

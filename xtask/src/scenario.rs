@@ -136,9 +136,12 @@ pub fn boot(
     let spec = scenario.test_spec()?;
     let system = &scenario.system;
     let invocation = QemuInvocation {
-        hardware: scenario
-            .machine
-            .hardware_args(system.cpus, system.ram_size, system.gic)?,
+        hardware: scenario.machine.hardware_args(
+            system.cpus,
+            system.ram_size,
+            system.gic,
+            spec.el2,
+        )?,
         image,
         console: Console::Captured,
         wait_for_gdb: false,

@@ -176,6 +176,7 @@ mod tests {
             forbid: owned(forbid),
             corrupt: None,
             ends,
+            el2: true,
         }
     }
 

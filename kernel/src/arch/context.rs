@@ -133,21 +133,11 @@ impl El1State {
 
 /// FP/SIMD registers of a vCPU: q0..q31, FPCR, FPSR.
 #[repr(C, align(16))]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct FpState {
     q: [u128; 32],
     fpcr: u64,
     fpsr: u64,
-}
-
-impl Default for FpState {
-    fn default() -> Self {
-        Self {
-            q: [0; 32],
-            fpcr: 0,
-            fpsr: 0,
-        }
-    }
 }
 
 impl FpState {

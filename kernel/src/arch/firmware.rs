@@ -20,6 +20,26 @@ pub fn smc(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     x0 as i64
 }
 
+/// Makes an SMCCC call through `HVC #0`. Only meaningful when the core was
+/// wrongly entered at EL1, where the firmware's PSCI sits behind HVC.
+pub fn hvc(fid: u32) -> i64 {
+    let mut x0 = u64::from(fid);
+    // SAFETY: an HVC to the firmware's PSCI with SMCCC arguments; x0-x17 may
+    // be clobbered (SMCCC 1.1), which the asm declares.
+    unsafe {
+        core::arch::asm!(
+            "hvc #0",
+            inout("x0") x0,
+            out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _,
+            out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+            out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    x0 as i64
+}
+
 /// Powers the machine off through PSCI; parks the CPU if that returns.
 pub fn system_off() -> ! {
     smc(abi::psci::SYSTEM_OFF, 0, 0, 0);

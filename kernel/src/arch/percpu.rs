@@ -27,7 +27,6 @@ pub static mut CPU_MPIDRS: [u64; MAX_CPUS] = [u64::MAX; MAX_CPUS];
 pub struct PerCpu {
     current_regs: UnsafeCell<*mut GuestRegs>,
     index: usize,
-    stack_top: usize,
     online: AtomicBool,
     /// Registers of the vCPU whose hypercall is being handled, while its
     /// x19-x28 live only in the CPU (see the hypercall path in vectors.rs).
@@ -48,14 +47,14 @@ static EMERGENCY_STACKS: EmergencyStacks =
     EmergencyStacks(UnsafeCell::new([[0; EMERGENCY_STACK_SIZE]; MAX_CPUS]));
 
 static PERCPU: [PerCpu; MAX_CPUS] = {
-    const INIT: PerCpu = PerCpu {
-        current_regs: UnsafeCell::new(core::ptr::null_mut()),
-        index: 0,
-        stack_top: 0,
-        online: AtomicBool::new(false),
-        hvc_trapped: UnsafeCell::new(core::ptr::null_mut()),
-    };
-    let mut all = [INIT; MAX_CPUS];
+    let mut all = [const {
+        PerCpu {
+            current_regs: UnsafeCell::new(core::ptr::null_mut()),
+            index: 0,
+            online: AtomicBool::new(false),
+            hvc_trapped: UnsafeCell::new(core::ptr::null_mut()),
+        }
+    }; MAX_CPUS];
     let mut i = 0;
     while i < MAX_CPUS {
         all[i].index = i;

@@ -98,4 +98,5 @@ pub(crate) struct RawTest {
     pub corrupt: Option<Corruption>,
     #[serde(default)]
     pub ends: Ending,
+    pub el2: Option<bool>,
 }

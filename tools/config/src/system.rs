@@ -163,6 +163,9 @@ pub struct TestSpec {
     pub corrupt: Option<Corruption>,
     /// How the run is expected to end.
     pub ends: Ending,
+    /// Whether the machine has EL2 (default). Without it, QEMU enters the
+    /// image at EL1, which the core must refuse with a message.
+    pub el2: bool,
 }
 
 /// A way of damaging a built image.

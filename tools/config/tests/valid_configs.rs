@@ -134,6 +134,7 @@ contains = ["anywhere"]
 forbid = ["panic"]
 corrupt = "truncate"
 ends = "timeout"
+el2 = false
 "#,
     );
     assert_eq!((system.cpus, system.ram_size, system.gic), (2, 2 << 30, 2));
@@ -170,6 +171,7 @@ ends = "timeout"
             forbid: vec!["panic".into()],
             corrupt: Some(Corruption::Truncate),
             ends: Ending::Timeout,
+            el2: false,
         })
     );
 }

@@ -28,7 +28,7 @@ pub fn run(options: &RunOptions) -> XtaskResult<()> {
     ensure_qemu(machine)?;
     let image = build_to_file(&workspace, &system, None)?;
     let invocation = QemuInvocation {
-        hardware: machine.hardware_args(system.cpus, system.ram_size, system.gic)?,
+        hardware: machine.hardware_args(system.cpus, system.ram_size, system.gic, true)?,
         image: &image,
         console: Console::Terminal,
         wait_for_gdb: options.gdb,

@@ -332,5 +332,6 @@ fn check_test(raw: &Spanned<RawTest>, report: &mut Reporter<'_>) -> Option<TestS
         forbid,
         corrupt: raw.corrupt,
         ends: raw.ends,
+        el2: raw.el2.unwrap_or(true),
     })
 }
