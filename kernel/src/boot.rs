@@ -257,6 +257,10 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     timer::init_cpu();
     cpu::register_vcpus(0);
 
+    // Load every partition first, so they all start together.
+    for p in &partition::system().partitions {
+        p.load();
+    }
     start_secondaries(machine, cpu_count);
     for p in &partition::system().partitions {
         let vcpus = partition::system()
@@ -276,7 +280,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
                 .sum::<u64>()
                 / 1024
         );
-        lifecycle::start(p);
+        lifecycle::launch(p);
     }
     cpu::run()
 }

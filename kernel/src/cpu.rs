@@ -200,9 +200,11 @@ pub fn handle_irqs(cpu: usize) -> bool {
                 }
             }
             HYP_TIMER_INTID => {
+                // Disarm first: the PPI is level-triggered and would be
+                // pending again the moment it is deactivated.
+                timer::arm(None);
                 gic::priority_drop(irq);
                 gic::deactivate(irq);
-                timer::arm(None);
                 timer_fired = true;
             }
             _ => {

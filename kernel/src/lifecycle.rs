@@ -10,10 +10,15 @@ use crate::console::{error, info};
 use crate::partition::{self, PartState, Partition, Request, StopAction, Vcpu};
 use crate::{cpu, gic, timer};
 
-/// Loads a partition and starts its vCPU 0 at the image entry with x0 = the
-/// device tree.
+/// Loads a partition and starts it.
 pub fn start(p: &Partition) {
     p.load();
+    launch(p);
+}
+
+/// Starts a loaded partition: vCPU 0 at the image entry with x0 = the device
+/// tree.
+pub fn launch(p: &Partition) {
     p.line.lock().clear();
     {
         let mut ctl = p.ctl.lock();

@@ -1,6 +1,7 @@
 //! The scenarios, by the name `scenario=` gives them.
 
 mod bench;
+mod busy;
 mod faults;
 mod hello;
 mod memtest;
@@ -14,7 +15,7 @@ pub type Scenario = fn() -> !;
 
 /// Every scenario name, for the error message about an unknown one.
 pub const NAMES: &str =
-    "hello, ticks, spin, memtest, ping, smp, oob, undef, reset, off, panic, bench";
+    "hello, ticks, spin, busy, memtest, ping, smp, oob, undef, reset, off, panic, bench";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -22,6 +23,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "hello" => hello::run,
         "ticks" => ticks::run,
         "spin" => ticks::spin,
+        "busy" => busy::run,
         "memtest" => memtest::run,
         "ping" => ping::run,
         "smp" => smp::run,
