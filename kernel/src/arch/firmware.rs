@@ -1,43 +1,36 @@
 //! Calls from the core to the platform firmware over SMC: PSCI CPU_ON to start
 //! secondary CPUs and SYSTEM_OFF to power the machine down (Arm DEN0022).
 
-/// Makes an SMCCC call through `SMC #0`; returns x0.
+/// An SMCCC call with up to three arguments through `$insn #0`; returns x0.
+macro_rules! smccc_call {
+    ($insn:literal, $fid:expr, $a1:expr, $a2:expr, $a3:expr) => {{
+        let mut x0 = u64::from($fid);
+        // SAFETY: a call to the firmware's SMCCC services (PSCI) with SMCCC
+        // arguments; per SMCCC 1.1 x0-x17 may be clobbered, as declared.
+        unsafe {
+            core::arch::asm!(
+                concat!($insn, " #0"),
+                inout("x0") x0,
+                inout("x1") $a1 => _, inout("x2") $a2 => _, inout("x3") $a3 => _,
+                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _,
+                out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+                out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+                options(nostack),
+            );
+        }
+        x0 as i64
+    }};
+}
+
+/// Makes an SMCCC call through `SMC #0` (EL3 firmware or QEMU's PSCI).
 pub fn smc(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
-    let mut x0 = u64::from(fid);
-    // SAFETY: an SMC to EL3 (or QEMU's built-in PSCI) with SMCCC arguments;
-    // per SMCCC 1.1 x0-x17 may be clobbered, which the asm declares.
-    unsafe {
-        core::arch::asm!(
-            "smc #0",
-            inout("x0") x0,
-            inout("x1") a1 => _, inout("x2") a2 => _, inout("x3") a3 => _,
-            out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _,
-            out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
-            out("x14") _, out("x15") _, out("x16") _, out("x17") _,
-            options(nostack),
-        );
-    }
-    x0 as i64
+    smccc_call!("smc", fid, a1, a2, a3)
 }
 
 /// Makes an SMCCC call through `HVC #0`. Only meaningful when the core was
 /// wrongly entered at EL1, where the firmware's PSCI sits behind HVC.
 pub fn hvc(fid: u32) -> i64 {
-    let mut x0 = u64::from(fid);
-    // SAFETY: an HVC to the firmware's PSCI with SMCCC arguments; x0-x17 may
-    // be clobbered (SMCCC 1.1), which the asm declares.
-    unsafe {
-        core::arch::asm!(
-            "hvc #0",
-            inout("x0") x0,
-            out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _,
-            out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
-            out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-            out("x16") _, out("x17") _,
-            options(nostack),
-        );
-    }
-    x0 as i64
+    smccc_call!("hvc", fid, 0u64, 0u64, 0u64)
 }
 
 /// Powers the machine off through PSCI; parks the CPU if that returns.

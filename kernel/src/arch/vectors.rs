@@ -82,6 +82,54 @@ pub struct El2Frame {
 
 global_asm!(
     r#"
+.macro SAVE_CALLER_SAVED base    // x2-x18, x29, x30 (x0, x1 separately)
+    stp     x2, x3, [\base, #16]
+    stp     x4, x5, [\base, #32]
+    stp     x6, x7, [\base, #48]
+    stp     x8, x9, [\base, #64]
+    stp     x10, x11, [\base, #80]
+    stp     x12, x13, [\base, #96]
+    stp     x14, x15, [\base, #112]
+    stp     x16, x17, [\base, #128]
+    str     x18, [\base, #144]
+    stp     x29, x30, [\base, #232]
+.endm
+
+.macro SAVE_GUEST_ENTRY          // x0 = current GuestRegs; saves x0-x18, x29, x30, ELR, SPSR
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0]                // PerCpu.current_regs
+    SAVE_CALLER_SAVED x0
+    ldp     x2, x3, [sp], #16       // the guest's x0, x1, pushed by the vector
+    stp     x2, x3, [x0, #0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+.endm
+
+.macro SAVE_CALLEE_SAVED base    // x19-x28
+    stp     x19, x20, [\base, #152]
+    stp     x21, x22, [\base, #168]
+    stp     x23, x24, [\base, #184]
+    stp     x25, x26, [\base, #200]
+    stp     x27, x28, [\base, #216]
+.endm
+
+.macro RESTORE_CALLER_SAVED base // ELR, SPSR, x2-x18, x29, x30
+    ldp     x2, x3, [\base, #248]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [\base, #16]
+    ldp     x4, x5, [\base, #32]
+    ldp     x6, x7, [\base, #48]
+    ldp     x8, x9, [\base, #64]
+    ldp     x10, x11, [\base, #80]
+    ldp     x12, x13, [\base, #96]
+    ldp     x14, x15, [\base, #112]
+    ldp     x16, x17, [\base, #128]
+    ldr     x18, [\base, #144]
+    ldp     x29, x30, [\base, #232]
+.endm
+
 .macro LOWER kind
     .balign 0x80
     stp     x0, x1, [sp, #-16]!
@@ -131,28 +179,8 @@ el2_vectors:
     LOWER 4
 
 lower_el_common:
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0]                // PerCpu.current_regs
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    stp     x18, x19, [x0, #144]
-    stp     x20, x21, [x0, #160]
-    stp     x22, x23, [x0, #176]
-    stp     x24, x25, [x0, #192]
-    stp     x26, x27, [x0, #208]
-    stp     x28, x29, [x0, #224]
-    str     x30, [x0, #240]
-    ldp     x2, x3, [sp], #16       // the guest's x0, x1
-    stp     x2, x3, [x0, #0]
-    mrs     x2, elr_el2
-    mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
+    SAVE_GUEST_ENTRY
+    SAVE_CALLEE_SAVED x0
     mov     x0, x1
     mov     x29, xzr
     bl      rust_guest_trap         // returns the GuestRegs to resume
@@ -166,48 +194,16 @@ lower_el_common:
 // trapped vCPU's x19-x28 are dead, it was reset) or the trapped vCPU's
 // GuestRegs, where x19-x28 are stored before restoring x0 fully.
 hvc_entry:
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0]                // PerCpu.current_regs
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    str     x18, [x0, #144]
-    stp     x29, x30, [x0, #232]
-    ldp     x2, x3, [sp], #16       // the guest's x0, x1
-    stp     x2, x3, [x0, #0]
-    mrs     x2, elr_el2
-    mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
+    SAVE_GUEST_ENTRY
     mov     x29, xzr
     bl      rust_hvc_trap
     cbnz    x1, 1f
-    ldp     x2, x3, [x0, #248]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldr     x18, [x0, #144]
-    ldp     x29, x30, [x0, #232]
+    RESTORE_CALLER_SAVED x0
     ldp     x0, x1, [x0, #0]
     eret
 1:  cmp     x1, #1
     b.eq    restore_guest
-    stp     x19, x20, [x1, #152]
-    stp     x21, x22, [x1, #168]
-    stp     x23, x24, [x1, #184]
-    stp     x25, x26, [x1, #200]
-    stp     x27, x28, [x1, #216]
+    SAVE_CALLEE_SAVED x1
     b       restore_guest
 
 // x0 = &GuestRegs, x1 = the stack top to run on from now.
@@ -215,46 +211,22 @@ hvc_entry:
 enter_guest:
     mov     sp, x1
 restore_guest:
-    ldp     x2, x3, [x0, #248]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldp     x18, x19, [x0, #144]
-    ldp     x20, x21, [x0, #160]
-    ldp     x22, x23, [x0, #176]
-    ldp     x24, x25, [x0, #192]
-    ldp     x26, x27, [x0, #208]
-    ldp     x28, x29, [x0, #224]
-    ldr     x30, [x0, #240]
+    RESTORE_CALLER_SAVED x0
+    ldp     x19, x20, [x0, #152]
+    ldp     x21, x22, [x0, #168]
+    ldp     x23, x24, [x0, #184]
+    ldp     x25, x26, [x0, #200]
+    ldp     x27, x28, [x0, #216]
     ldp     x0, x1, [x0, #0]
     eret
 
 current_el_common:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
+    SAVE_CALLER_SAVED sp
+    SAVE_CALLEE_SAVED sp
     msr     spsel, #1               // SP_EL2 cannot be read at EL2 with mrs
     mov     x2, sp
     msr     spsel, #0
-    stp     x30, x2, [sp, #240]
+    str     x2, [sp, #248]
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [sp, #256]
