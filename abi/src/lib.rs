@@ -8,6 +8,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod ipc;
 pub mod psci;
 pub mod smccc;
 
@@ -52,7 +53,7 @@ pub mod hvc {
     /// ABI revision (major, minor).
     pub const ABI_REVISION: (u32, u32) = (0, 1);
     /// Number of calls implemented in the Bulkhead range.
-    pub const IMPLEMENTED_CALLS: u32 = 4;
+    pub const IMPLEMENTED_CALLS: u32 = 13;
 
     /// Packs up to [`CONSOLE_WRITE_MAX`] bytes into the five argument words of
     /// `CONSOLE_WRITE`; returns the words and how many bytes were taken.
