@@ -4,11 +4,15 @@
 //! Layout (all integers little-endian, offsets from the manifest's first byte):
 //!
 //! ```text
-//! header      64 bytes   magic "BULKHEAD", version, lengths, CRC-32, counts
-//! partitions  96 bytes each
-//! vcpus       16 bytes each
-//! regions     32 bytes each
-//! strings     names, UTF-8, padded to 8
+//! header          96 bytes   magic "BULKHEAD", version, lengths, CRC-32, counts
+//! partitions     112 bytes each
+//! vcpus           16 bytes each
+//! regions         32 bytes each
+//! endpoints       16 bytes each
+//! notifications   16 bytes each
+//! capabilities    24 bytes each
+//! devices         32 bytes each (emulated device windows)
+//! strings         names, UTF-8, padded to 8
 //! blobs       partition images and device trees, each 4 KiB aligned
 //! ```
 //!
@@ -19,20 +23,32 @@
 
 use core::fmt;
 
+pub use abi::ipc::ObjectKind;
+
 use crate::crc32;
 
 /// The first eight bytes of every manifest.
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
 /// The manifest version this core reads and the tools write.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Size of the fixed header.
-pub const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 96;
 /// Size of one partition record.
-pub const PARTITION_LEN: usize = 96;
+pub const PARTITION_LEN: usize = 112;
 /// Size of one vCPU record.
 pub const VCPU_LEN: usize = 16;
 /// Size of one memory-region record.
 pub const REGION_LEN: usize = 32;
+/// Size of one endpoint record.
+pub const ENDPOINT_LEN: usize = 16;
+/// Size of one notification record.
+pub const NOTIFICATION_LEN: usize = 16;
+/// Size of one capability record.
+pub const CAP_LEN: usize = 24;
+/// Size of one emulated-device record.
+pub const DEVICE_LEN: usize = 32;
+/// "None" in an index field.
+pub const NO_INDEX: u32 = u32::MAX;
 /// Alignment of blobs inside the manifest and of the manifest in the image.
 pub const BLOB_ALIGN: usize = 4096;
 
@@ -44,6 +60,19 @@ pub const MAX_VCPUS: usize = 64;
 pub const MAX_VCPUS_PER_PARTITION: usize = 8;
 /// Most memory regions across all partitions.
 pub const MAX_REGIONS: usize = 128;
+/// Most endpoints.
+pub const MAX_ENDPOINTS: usize = 64;
+/// Most notifications.
+pub const MAX_NOTIFICATIONS: usize = 64;
+/// Most capabilities across all partitions.
+pub const MAX_CAPS: usize = 512;
+/// Capability slots per partition (slot numbers are below this).
+pub const MAX_CAP_SLOTS: usize = 64;
+/// Most emulated device windows across all partitions.
+pub const MAX_DEVICES: usize = 64;
+/// Interrupt IDs a binding may name are below this (GIC SPIs end at 1019).
+pub const MAX_INTID: u32 = 1020;
+
 /// Longest partition name, in bytes.
 pub const MAX_NAME_LEN: usize = 32;
 
@@ -122,8 +151,11 @@ pub mod region_flags {
     pub const EXEC: u32 = 1 << 2;
     /// Device memory (passed-through MMIO), not RAM.
     pub const DEVICE: u32 = 1 << 3;
+    /// Memory shared with other partitions (same physical frames); kept, not
+    /// zeroed, when one of them restarts.
+    pub const SHARED: u32 = 1 << 4;
     /// Every defined bit.
-    pub const ALL: u32 = READ | WRITE | EXEC | DEVICE;
+    pub const ALL: u32 = READ | WRITE | EXEC | DEVICE | SHARED;
 }
 
 /// Partition flags, as bits of [`PartitionDesc::flags`].
@@ -161,6 +193,58 @@ impl RegionDesc {
     pub fn is_ram(&self) -> bool {
         self.flags & region_flags::DEVICE == 0
     }
+}
+
+/// An endpoint: calls on it run its server partition's context on the
+/// caller's CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointDesc {
+    /// Index of the partition that serves it.
+    pub server: u32,
+}
+
+/// A notification word and what it is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotificationDesc {
+    /// Physical interrupt that signals it (bit 0), or 0 for none. The
+    /// holder re-enables it with `IRQ_ACK`.
+    pub irq: u32,
+    /// Partition whose virtual interrupt a signal raises, or [`NO_INDEX`].
+    pub virq_partition: u32,
+    /// That virtual interrupt's INTID.
+    pub virq: u32,
+}
+
+/// One capability: slot `slot` of its partition names object `object` of
+/// kind `kind`, with `rights` and `badge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapDesc {
+    /// Slot number in the holder's table (below [`MAX_CAP_SLOTS`]).
+    pub slot: u16,
+    /// Kind of object.
+    pub kind: ObjectKind,
+    /// `abi::ipc::rights` bits.
+    pub rights: u32,
+    /// Index of the object in its table (endpoints, notifications, partitions).
+    pub object: u32,
+    /// What the server sees as the caller's identity.
+    pub badge: u64,
+}
+
+/// An emulated device window: a stage-2 abort in it becomes a message on
+/// `endpoint` with `badge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceDesc {
+    /// Window base (IPA), 4 KiB aligned.
+    pub ipa: u64,
+    /// Window size, a multiple of 4 KiB.
+    pub size: u64,
+    /// Endpoint of the service behind it.
+    pub endpoint: u32,
+    /// The device's interrupt in the guest (INTID), or 0.
+    pub virq: u32,
+    /// Badge the service sees on accesses.
+    pub badge: u64,
 }
 
 /// A blob inside the manifest: offset from the manifest start and length.
@@ -205,6 +289,14 @@ pub struct PartitionDesc<'a> {
     pub dtb: BlobRef,
     /// Where the device tree is copied; passed in x0 at entry.
     pub dtb_ipa: u64,
+    /// Index of its first capability in the manifest's capability table.
+    pub first_cap: u32,
+    /// Number of capabilities.
+    pub cap_count: u32,
+    /// Index of its first emulated device.
+    pub first_device: u32,
+    /// Number of emulated devices.
+    pub device_count: u32,
 }
 
 /// Why a manifest was refused. Each reads as a sentence in the boot log.
@@ -238,6 +330,12 @@ pub enum ManifestError {
     BadRegion { index: usize, what: &'static str },
     /// A vCPU record is malformed.
     BadVcpu { index: usize, what: &'static str },
+    /// An object (endpoint, notification, capability, device) record is malformed.
+    BadObject {
+        what: &'static str,
+        index: usize,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -276,6 +374,7 @@ impl fmt::Display for ManifestError {
             Self::BadPartition { index, what } => write!(f, "manifest partition {index}: {what}"),
             Self::BadRegion { index, what } => write!(f, "manifest region {index}: {what}"),
             Self::BadVcpu { index, what } => write!(f, "manifest vCPU {index}: {what}"),
+            Self::BadObject { what, index, why } => write!(f, "manifest {what} {index}: {why}"),
         }
     }
 }
@@ -312,9 +411,19 @@ pub struct Manifest<'a> {
     partition_count: usize,
     vcpu_count: usize,
     region_count: usize,
+    endpoint_count: usize,
+    notification_count: usize,
+    cap_count: usize,
+    device_count: usize,
+    supervisor: Option<u32>,
+    fault_notification: Option<u32>,
 }
 
 const PARTITIONS_OFFSET: usize = HEADER_LEN;
+
+fn optional_index(v: u32) -> Option<u32> {
+    (v != NO_INDEX).then_some(v)
+}
 
 impl<'a> Manifest<'a> {
     /// Verifies and decodes a manifest at the start of `bytes` (which may run
@@ -368,16 +477,27 @@ impl<'a> Manifest<'a> {
         let vcpu_count = count(36, "vCPUs", MAX_VCPUS)?;
         let region_count = count(40, "memory regions", MAX_REGIONS)?;
         let strings_len = read_u32(bytes, 44) as usize;
+        let endpoint_count = count(48, "endpoints", MAX_ENDPOINTS)?;
+        let notification_count = count(52, "notifications", MAX_NOTIFICATIONS)?;
+        let cap_count = count(56, "capabilities", MAX_CAPS)?;
+        let device_count = count(60, "emulated devices", MAX_DEVICES)?;
         let m = Self {
             bytes,
             board,
             partition_count,
             vcpu_count,
             region_count,
+            endpoint_count,
+            notification_count,
+            cap_count,
+            device_count,
+            supervisor: optional_index(read_u32(bytes, 64)),
+            fault_notification: optional_index(read_u32(bytes, 68)),
         };
         if m.strings_offset() + strings_len > total {
             return Err(ManifestError::TableOutOfBounds { what: "string" });
         }
+        m.check_objects()?;
         m.check_records(strings_len)?;
         Ok(m)
     }
@@ -390,8 +510,121 @@ impl<'a> Manifest<'a> {
         self.vcpus_offset() + self.vcpu_count * VCPU_LEN
     }
 
-    fn strings_offset(&self) -> usize {
+    fn endpoints_offset(&self) -> usize {
         self.regions_offset() + self.region_count * REGION_LEN
+    }
+
+    fn notifications_offset(&self) -> usize {
+        self.endpoints_offset() + self.endpoint_count * ENDPOINT_LEN
+    }
+
+    fn caps_offset(&self) -> usize {
+        self.notifications_offset() + self.notification_count * NOTIFICATION_LEN
+    }
+
+    fn devices_offset(&self) -> usize {
+        self.caps_offset() + self.cap_count * CAP_LEN
+    }
+
+    fn strings_offset(&self) -> usize {
+        self.devices_offset() + self.device_count * DEVICE_LEN
+    }
+
+    fn check_objects(&self) -> Result<(), ManifestError> {
+        let parts = self.partition_count as u32;
+        if self.supervisor.is_some_and(|s| s >= parts) {
+            return Err(ManifestError::BadObject {
+                what: "header",
+                index: 0,
+                why: "supervisor is not a partition",
+            });
+        }
+        if self
+            .fault_notification
+            .is_some_and(|n| n as usize >= self.notification_count)
+        {
+            return Err(ManifestError::BadObject {
+                what: "header",
+                index: 0,
+                why: "fault notification does not exist",
+            });
+        }
+        for index in 0..self.endpoint_count {
+            if self.endpoint(index).server >= parts {
+                return Err(ManifestError::BadObject {
+                    what: "endpoint",
+                    index,
+                    why: "server is not a partition",
+                });
+            }
+        }
+        for index in 0..self.notification_count {
+            let n = self.notification(index);
+            let bad = |why| {
+                Err(ManifestError::BadObject {
+                    what: "notification",
+                    index,
+                    why,
+                })
+            };
+            if n.irq >= MAX_INTID || (n.irq != 0 && n.irq < 16) {
+                return bad("bound interrupt is not a PPI or SPI");
+            }
+            if n.virq_partition != NO_INDEX && (n.virq_partition >= parts || n.virq >= MAX_INTID) {
+                return bad("virtual interrupt target is out of range");
+            }
+        }
+        for index in 0..self.cap_count {
+            let bad = |why| {
+                Err(ManifestError::BadObject {
+                    what: "capability",
+                    index,
+                    why,
+                })
+            };
+            let off = self.caps_offset() + index * CAP_LEN;
+            let Some(kind) = ObjectKind::from_u8(self.bytes[off + 2]) else {
+                return bad("unknown object kind");
+            };
+            let c = self.cap(index);
+            if usize::from(c.slot) >= MAX_CAP_SLOTS {
+                return bad("slot out of range");
+            }
+            if c.rights & !kind.valid_rights() != 0 || c.rights == 0 {
+                return bad("rights do not fit the object");
+            }
+            let objects = match kind {
+                ObjectKind::Endpoint => self.endpoint_count,
+                ObjectKind::Notification => self.notification_count,
+                ObjectKind::Partition => self.partition_count,
+            };
+            if c.object as usize >= objects {
+                return bad("names an object that does not exist");
+            }
+        }
+        for index in 0..self.device_count {
+            let d = self.device(index);
+            let bad = |why| {
+                Err(ManifestError::BadObject {
+                    what: "device",
+                    index,
+                    why,
+                })
+            };
+            if d.size == 0
+                || !(d.ipa | d.size).is_multiple_of(4096)
+                || d.ipa.checked_add(d.size).is_none()
+            {
+                return bad("window not 4 KiB aligned or empty");
+            }
+            if d.endpoint as usize >= self.endpoint_count {
+                return bad("endpoint does not exist");
+            }
+            if d.virq >= MAX_INTID {
+                return bad("interrupt out of range");
+            }
+        }
+        Ok(())
     }
 
     fn check_records(&self, strings_len: usize) -> Result<(), ManifestError> {
@@ -460,6 +693,19 @@ impl<'a> Manifest<'a> {
                 }
             }
             let p = self.partition(index);
+            if p.first_cap as usize + p.cap_count as usize > self.cap_count {
+                return bad("capability range out of bounds");
+            }
+            let mut slots = 0u64;
+            for c in self.caps_of(&p) {
+                if slots & (1 << c.slot) != 0 {
+                    return bad("two capabilities in one slot");
+                }
+                slots |= 1 << c.slot;
+            }
+            if p.first_device as usize + p.device_count as usize > self.device_count {
+                return bad("device range out of bounds");
+            }
             if !self.ipa_in_ram(&p, p.image_ipa, p.image.len) {
                 return bad("image does not fit in its RAM");
             }
@@ -555,7 +801,93 @@ impl<'a> Manifest<'a> {
                 len: read_u64(b, off + 80),
             },
             dtb_ipa: read_u64(b, off + 88),
+            first_cap: read_u32(b, off + 96),
+            cap_count: read_u32(b, off + 100),
+            first_device: read_u32(b, off + 104),
+            device_count: read_u32(b, off + 108),
         }
+    }
+
+    /// The partition that supervises the others (the vmm), if any.
+    pub fn supervisor(&self) -> Option<u32> {
+        self.supervisor
+    }
+
+    /// The notification the core signals when a partition faults, if any.
+    pub fn fault_notification(&self) -> Option<u32> {
+        self.fault_notification
+    }
+
+    /// Number of endpoints.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoint_count
+    }
+
+    /// Number of notifications.
+    pub fn notification_count(&self) -> usize {
+        self.notification_count
+    }
+
+    /// Endpoint `index`.
+    pub fn endpoint(&self, index: usize) -> EndpointDesc {
+        let off = self.endpoints_offset()
+            + index.min(self.endpoint_count.saturating_sub(1)) * ENDPOINT_LEN;
+        EndpointDesc {
+            server: read_u32(self.bytes, off),
+        }
+    }
+
+    /// Notification `index`.
+    pub fn notification(&self, index: usize) -> NotificationDesc {
+        let off = self.notifications_offset()
+            + index.min(self.notification_count.saturating_sub(1)) * NOTIFICATION_LEN;
+        NotificationDesc {
+            irq: read_u32(self.bytes, off),
+            virq_partition: read_u32(self.bytes, off + 4),
+            virq: read_u32(self.bytes, off + 8),
+        }
+    }
+
+    /// Capability record `index` of the whole table.
+    pub fn cap(&self, index: usize) -> CapDesc {
+        let off = self.caps_offset() + index.min(self.cap_count.saturating_sub(1)) * CAP_LEN;
+        let b = self.bytes;
+        CapDesc {
+            slot: read_u16(b, off),
+            kind: b
+                .get(off + 2)
+                .and_then(|&k| ObjectKind::from_u8(k))
+                .unwrap_or(ObjectKind::Endpoint),
+            rights: read_u32(b, off + 4),
+            object: read_u32(b, off + 8),
+            badge: read_u64(b, off + 16),
+        }
+    }
+
+    /// Emulated device record `index` of the whole table.
+    pub fn device(&self, index: usize) -> DeviceDesc {
+        let off =
+            self.devices_offset() + index.min(self.device_count.saturating_sub(1)) * DEVICE_LEN;
+        let b = self.bytes;
+        DeviceDesc {
+            ipa: read_u64(b, off),
+            size: read_u64(b, off + 8),
+            endpoint: read_u32(b, off + 16),
+            virq: read_u32(b, off + 20),
+            badge: read_u64(b, off + 24),
+        }
+    }
+
+    /// The capabilities of a partition.
+    pub fn caps_of(&self, p: &PartitionDesc<'_>) -> impl Iterator<Item = CapDesc> + '_ {
+        let first = p.first_cap as usize;
+        (first..first + p.cap_count as usize).map(|i| self.cap(i))
+    }
+
+    /// The emulated devices of a partition.
+    pub fn devices_of(&self, p: &PartitionDesc<'_>) -> impl Iterator<Item = DeviceDesc> + '_ {
+        let first = p.first_device as usize;
+        (first..first + p.device_count as usize).map(|i| self.device(i))
     }
 
     /// All partitions in manifest order.
@@ -639,8 +971,12 @@ pub mod build {
         pub restart_window_ms: u32,
         /// vCPUs.
         pub vcpus: Vec<VcpuDesc>,
-        /// Memory regions (RAM and device windows).
+        /// Memory regions (RAM, shared memory and device windows).
         pub regions: Vec<RegionDesc>,
+        /// Capabilities it holds.
+        pub caps: Vec<CapDesc>,
+        /// Emulated device windows.
+        pub devices: Vec<DeviceDesc>,
         /// Entry point of vCPU 0.
         pub entry_ipa: u64,
         /// The image bytes.
@@ -653,15 +989,47 @@ pub mod build {
         pub dtb_ipa: u64,
     }
 
+    /// A whole system to encode.
+    #[derive(Clone, Debug)]
+    pub struct SystemSpec {
+        /// The board.
+        pub board: Board,
+        /// Partitions in start order.
+        pub partitions: Vec<PartitionSpec>,
+        /// Endpoints.
+        pub endpoints: Vec<EndpointDesc>,
+        /// Notifications.
+        pub notifications: Vec<NotificationDesc>,
+        /// The supervising partition (vmm), if any.
+        pub supervisor: Option<u32>,
+        /// The notification signalled on every partition fault, if any.
+        pub fault_notification: Option<u32>,
+    }
+
     fn align_up(v: usize, a: usize) -> usize {
         v.div_ceil(a) * a
     }
 
+    fn put16(b: &mut [u8], off: usize, v: u16) {
+        b[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn put32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn put64(b: &mut [u8], off: usize, v: u64) {
+        b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
     /// Encodes a manifest; the result starts with [`MAGIC`] and is a multiple
     /// of [`BLOB_ALIGN`] long up to its last blob.
-    pub fn encode(board: Board, partitions: &[PartitionSpec]) -> Vec<u8> {
+    pub fn encode(system: &SystemSpec) -> Vec<u8> {
+        let partitions = &system.partitions;
         let vcpu_count: usize = partitions.iter().map(|p| p.vcpus.len()).sum();
         let region_count: usize = partitions.iter().map(|p| p.regions.len()).sum();
+        let cap_count: usize = partitions.iter().map(|p| p.caps.len()).sum();
+        let device_count: usize = partitions.iter().map(|p| p.devices.len()).sum();
         let mut strings = Vec::new();
         let mut name_offsets = Vec::new();
         for p in partitions {
@@ -670,11 +1038,15 @@ pub mod build {
         }
         let strings_len = align_up(strings.len(), 8);
         strings.resize(strings_len, 0);
-        let tables_end = HEADER_LEN
-            + partitions.len() * PARTITION_LEN
-            + vcpu_count * VCPU_LEN
-            + region_count * REGION_LEN
-            + strings_len;
+
+        let vcpus_off = HEADER_LEN + partitions.len() * PARTITION_LEN;
+        let regions_off = vcpus_off + vcpu_count * VCPU_LEN;
+        let endpoints_off = regions_off + region_count * REGION_LEN;
+        let notifications_off = endpoints_off + system.endpoints.len() * ENDPOINT_LEN;
+        let caps_off = notifications_off + system.notifications.len() * NOTIFICATION_LEN;
+        let devices_off = caps_off + cap_count * CAP_LEN;
+        let strings_off = devices_off + device_count * DEVICE_LEN;
+        let tables_end = strings_off + strings_len;
 
         // Place blobs after the tables, each aligned.
         let mut cursor = align_up(tables_end, BLOB_ALIGN);
@@ -690,72 +1062,96 @@ pub mod build {
         let mut out = alloc::vec![0u8; total];
 
         out[..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        out[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-        out[16..24].copy_from_slice(&(total as u64).to_le_bytes());
-        out[28..32].copy_from_slice(&(board as u32).to_le_bytes());
-        out[32..36].copy_from_slice(&(partitions.len() as u32).to_le_bytes());
-        out[36..40].copy_from_slice(&(vcpu_count as u32).to_le_bytes());
-        out[40..44].copy_from_slice(&(region_count as u32).to_le_bytes());
-        out[44..48].copy_from_slice(&(strings_len as u32).to_le_bytes());
-
-        let vcpus_off = HEADER_LEN + partitions.len() * PARTITION_LEN;
-        let regions_off = vcpus_off + vcpu_count * VCPU_LEN;
-        let strings_off = regions_off + region_count * REGION_LEN;
+        put32(&mut out, 8, VERSION);
+        put32(&mut out, 12, HEADER_LEN as u32);
+        put64(&mut out, 16, total as u64);
+        put32(&mut out, 28, system.board as u32);
+        put32(&mut out, 32, partitions.len() as u32);
+        put32(&mut out, 36, vcpu_count as u32);
+        put32(&mut out, 40, region_count as u32);
+        put32(&mut out, 44, strings_len as u32);
+        put32(&mut out, 48, system.endpoints.len() as u32);
+        put32(&mut out, 52, system.notifications.len() as u32);
+        put32(&mut out, 56, cap_count as u32);
+        put32(&mut out, 60, device_count as u32);
+        put32(&mut out, 64, system.supervisor.unwrap_or(NO_INDEX));
+        put32(&mut out, 68, system.fault_notification.unwrap_or(NO_INDEX));
         out[strings_off..strings_off + strings_len].copy_from_slice(&strings);
 
-        let mut vcpu_index = 0usize;
-        let mut region_index = 0usize;
+        for (i, e) in system.endpoints.iter().enumerate() {
+            put32(&mut out, endpoints_off + i * ENDPOINT_LEN, e.server);
+        }
+        for (i, n) in system.notifications.iter().enumerate() {
+            let off = notifications_off + i * NOTIFICATION_LEN;
+            put32(&mut out, off, n.irq);
+            put32(&mut out, off + 4, n.virq_partition);
+            put32(&mut out, off + 8, n.virq);
+        }
+
+        let (mut vcpu_index, mut region_index, mut cap_index, mut device_index) = (0, 0, 0, 0);
         for (i, p) in partitions.iter().enumerate() {
             let off = HEADER_LEN + i * PARTITION_LEN;
-            let rec = &mut out[off..off + PARTITION_LEN];
             let (image_off, dtb_off) = blob_offsets[i];
-            put32(rec, 0, name_offsets[i] as u32);
-            put32(rec, 4, p.name.len() as u32);
-            rec[8] = p.kind as u8;
-            rec[9] = p.restart as u8;
-            rec[10..12].copy_from_slice(&p.flags.to_le_bytes());
-            put32(rec, 12, p.max_restarts);
-            put32(rec, 16, p.restart_window_ms);
-            put32(rec, 20, vcpu_index as u32);
-            put32(rec, 24, p.vcpus.len() as u32);
-            put32(rec, 28, region_index as u32);
-            put32(rec, 32, p.regions.len() as u32);
-            put64(rec, 40, p.entry_ipa);
-            put64(rec, 48, image_off as u64);
-            put64(rec, 56, p.image.len() as u64);
-            put64(rec, 64, p.image_ipa);
-            put64(rec, 72, dtb_off as u64);
-            put64(rec, 80, p.dtb.len() as u64);
-            put64(rec, 88, p.dtb_ipa);
+            put32(&mut out, off, name_offsets[i] as u32);
+            put32(&mut out, off + 4, p.name.len() as u32);
+            out[off + 8] = p.kind as u8;
+            out[off + 9] = p.restart as u8;
+            put16(&mut out, off + 10, p.flags);
+            put32(&mut out, off + 12, p.max_restarts);
+            put32(&mut out, off + 16, p.restart_window_ms);
+            put32(&mut out, off + 20, vcpu_index as u32);
+            put32(&mut out, off + 24, p.vcpus.len() as u32);
+            put32(&mut out, off + 28, region_index as u32);
+            put32(&mut out, off + 32, p.regions.len() as u32);
+            put64(&mut out, off + 40, p.entry_ipa);
+            put64(&mut out, off + 48, image_off as u64);
+            put64(&mut out, off + 56, p.image.len() as u64);
+            put64(&mut out, off + 64, p.image_ipa);
+            put64(&mut out, off + 72, dtb_off as u64);
+            put64(&mut out, off + 80, p.dtb.len() as u64);
+            put64(&mut out, off + 88, p.dtb_ipa);
+            put32(&mut out, off + 96, cap_index as u32);
+            put32(&mut out, off + 100, p.caps.len() as u32);
+            put32(&mut out, off + 104, device_index as u32);
+            put32(&mut out, off + 108, p.devices.len() as u32);
             out[image_off..image_off + p.image.len()].copy_from_slice(&p.image);
             out[dtb_off..dtb_off + p.dtb.len()].copy_from_slice(&p.dtb);
             for v in &p.vcpus {
                 let off = vcpus_off + vcpu_index * VCPU_LEN;
-                put32(&mut out[off..], 0, v.cpu);
+                put32(&mut out, off, v.cpu);
                 out[off + 4] = v.priority;
                 vcpu_index += 1;
             }
             for r in &p.regions {
                 let off = regions_off + region_index * REGION_LEN;
-                put64(&mut out[off..], 0, r.ipa);
-                put64(&mut out[off..], 8, r.pa);
-                put64(&mut out[off..], 16, r.size);
-                put32(&mut out[off..], 24, r.flags);
+                put64(&mut out, off, r.ipa);
+                put64(&mut out, off + 8, r.pa);
+                put64(&mut out, off + 16, r.size);
+                put32(&mut out, off + 24, r.flags);
                 region_index += 1;
+            }
+            for c in &p.caps {
+                let off = caps_off + cap_index * CAP_LEN;
+                put16(&mut out, off, c.slot);
+                out[off + 2] = c.kind as u8;
+                put32(&mut out, off + 4, c.rights);
+                put32(&mut out, off + 8, c.object);
+                put64(&mut out, off + 16, c.badge);
+                cap_index += 1;
+            }
+            for d in &p.devices {
+                let off = devices_off + device_index * DEVICE_LEN;
+                put64(&mut out, off, d.ipa);
+                put64(&mut out, off + 8, d.size);
+                put32(&mut out, off + 16, d.endpoint);
+                put32(&mut out, off + 20, d.virq);
+                put64(&mut out, off + 24, d.badge);
+                device_index += 1;
             }
         }
         let sum = checksum(&out);
         out[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&sum.to_le_bytes());
         out
-    }
-
-    fn put32(b: &mut [u8], off: usize, v: u32) {
-        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-    }
-
-    fn put64(b: &mut [u8], off: usize, v: u64) {
-        b[off..off + 8].copy_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -765,7 +1161,7 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    use super::build::{encode, PartitionSpec};
+    use super::build::{encode, PartitionSpec, SystemSpec};
     use super::*;
 
     fn spec(name: &str, ipa: u64, pa: u64) -> PartitionSpec {
@@ -792,6 +1188,8 @@ mod tests {
                 size: 0x20_0000,
                 flags: region_flags::READ | region_flags::WRITE | region_flags::EXEC,
             }],
+            caps: vec![],
+            devices: vec![],
             entry_ipa: ipa,
             image: vec![0xAA; 5000],
             image_ipa: ipa,
@@ -800,14 +1198,156 @@ mod tests {
         }
     }
 
+    fn system(board: Board, partitions: Vec<PartitionSpec>) -> SystemSpec {
+        SystemSpec {
+            board,
+            partitions,
+            endpoints: vec![],
+            notifications: vec![],
+            supervisor: None,
+            fault_notification: None,
+        }
+    }
+
+    fn one(board: Board, p: PartitionSpec) -> Vec<u8> {
+        encode(&system(board, vec![p]))
+    }
+
+    /// alpha serves endpoint 0 and holds a notification bound to IRQ 33;
+    /// beta calls the endpoint with badge 7 and has an emulated device.
+    fn sample_system() -> SystemSpec {
+        let mut alpha = spec("alpha", 0x4000_0000, 0x5000_0000);
+        alpha.caps = vec![
+            CapDesc {
+                slot: 0,
+                kind: ObjectKind::Endpoint,
+                rights: abi::ipc::rights::RECV,
+                object: 0,
+                badge: 0,
+            },
+            CapDesc {
+                slot: 5,
+                kind: ObjectKind::Notification,
+                rights: abi::ipc::rights::WAIT,
+                object: 0,
+                badge: 0,
+            },
+            CapDesc {
+                slot: 6,
+                kind: ObjectKind::Partition,
+                rights: abi::ipc::rights::STATUS,
+                object: 1,
+                badge: 0,
+            },
+        ];
+        let mut beta = spec("beta", 0x4000_0000, 0x5020_0000);
+        beta.caps = vec![CapDesc {
+            slot: 1,
+            kind: ObjectKind::Endpoint,
+            rights: abi::ipc::rights::CALL,
+            object: 0,
+            badge: 7,
+        }];
+        beta.devices = vec![DeviceDesc {
+            ipa: 0x0900_0000,
+            size: 0x1000,
+            endpoint: 0,
+            virq: 33,
+            badge: 0x100,
+        }];
+        SystemSpec {
+            endpoints: vec![EndpointDesc { server: 0 }],
+            notifications: vec![NotificationDesc {
+                irq: 33,
+                virq_partition: NO_INDEX,
+                virq: 0,
+            }],
+            supervisor: Some(0),
+            fault_notification: Some(0),
+            ..system(Board::QemuVirtGicV3, vec![alpha, beta])
+        }
+    }
+
     fn sample() -> Vec<u8> {
-        encode(
-            Board::QemuVirtGicV3,
-            &[
-                spec("alpha", 0x4000_0000, 0x5000_0000),
-                spec("beta", 0x4000_0000, 0x5020_0000),
-            ],
-        )
+        encode(&sample_system())
+    }
+
+    #[test]
+    fn objects_round_trip() {
+        let bytes = sample();
+        let m = Manifest::parse(&bytes).unwrap();
+        assert_eq!(m.supervisor(), Some(0));
+        assert_eq!(m.fault_notification(), Some(0));
+        assert_eq!(m.endpoint(0), EndpointDesc { server: 0 });
+        assert_eq!(m.notification(0).irq, 33);
+        let alpha = m.partition(0);
+        let caps: Vec<_> = m.caps_of(&alpha).collect();
+        assert_eq!(caps.len(), 3);
+        assert_eq!(caps[2].kind, ObjectKind::Partition);
+        let beta = m.partition(1);
+        assert_eq!(m.caps_of(&beta).next().map(|c| c.badge), Some(7));
+        assert_eq!(m.devices_of(&beta).next().map(|d| d.virq), Some(33));
+    }
+
+    #[test]
+    fn bad_objects_are_refused() {
+        let mut s = sample_system();
+        s.partitions[1].caps[0].rights = abi::ipc::rights::SIGNAL;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject {
+                why: "rights do not fit the object",
+                ..
+            })
+        ));
+        let mut s = sample_system();
+        s.partitions[1].caps[0].object = 9;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject { .. })
+        ));
+        let mut s = sample_system();
+        s.partitions[0].caps[1].slot = 0;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadPartition {
+                what: "two capabilities in one slot",
+                ..
+            })
+        ));
+        let mut s = sample_system();
+        s.partitions[0].caps[1].slot = 64;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject {
+                why: "slot out of range",
+                ..
+            })
+        ));
+        let mut s = sample_system();
+        s.endpoints[0].server = 5;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject { .. })
+        ));
+        let mut s = sample_system();
+        s.notifications[0].irq = 3;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject { .. })
+        ));
+        let mut s = sample_system();
+        s.partitions[1].devices[0].size = 0x10;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject { .. })
+        ));
+        let mut s = sample_system();
+        s.supervisor = Some(3);
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadObject { .. })
+        ));
     }
 
     #[test]
@@ -891,7 +1431,7 @@ mod tests {
     fn records_are_validated_even_with_a_good_checksum() {
         let mut p = spec("gamma", 0x4000_0000, 0x5000_0000);
         p.entry_ipa = 0x1000;
-        let bytes = encode(Board::QemuVirtGicV2, &[p]);
+        let bytes = one(Board::QemuVirtGicV2, p);
         assert_eq!(
             Manifest::parse(&bytes).unwrap_err(),
             ManifestError::BadPartition {
@@ -901,14 +1441,14 @@ mod tests {
         );
         let mut p = spec("delta", 0x4000_0000, 0x5000_0000);
         p.regions[0].size = 0x1234;
-        let bytes = encode(Board::QemuVirtGicV2, &[p]);
+        let bytes = one(Board::QemuVirtGicV2, p);
         assert!(matches!(
             Manifest::parse(&bytes).unwrap_err(),
             ManifestError::BadRegion { .. }
         ));
         let mut p = spec("epsilon", 0x4000_0000, 0x5000_0000);
         p.vcpus[0].cpu = 99;
-        let bytes = encode(Board::Rpi4, &[p]);
+        let bytes = one(Board::Rpi4, p);
         assert!(matches!(
             Manifest::parse(&bytes).unwrap_err(),
             ManifestError::BadVcpu { .. }

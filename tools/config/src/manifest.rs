@@ -2,7 +2,7 @@
 //! physical memory around the real size of the loaded image, and encodes the
 //! result with `kernel_core::manifest::build::encode`.
 
-use kernel_core::manifest::build::{encode, PartitionSpec};
+use kernel_core::manifest::build::{encode, PartitionSpec, SystemSpec};
 use kernel_core::manifest::{region_flags, Board, Manifest, RegionDesc, END_MARKER};
 use platform::board::{BoardSpec, QEMU_VIRT, RPI4};
 
@@ -64,7 +64,15 @@ pub fn build_manifest(
     // The manifest's length does not depend on the PAs (they are fixed-size
     // fields), so encode once to learn where the loaded image ends, lay memory
     // out clear of it, then encode for real.
-    let manifest_len = encode(board, &specs).len() as u64;
+    let mut spec = SystemSpec {
+        board,
+        partitions: specs,
+        endpoints: Vec::new(),
+        notifications: Vec::new(),
+        supervisor: None,
+        fault_notification: None,
+    };
+    let manifest_len = encode(&spec).len() as u64;
     let image_end = system
         .board
         .kernel_load
@@ -73,13 +81,13 @@ pub fn build_manifest(
         .saturating_add(END_MARKER.len() as u64);
     let layout = lay_out(system.board, system.ram_size, &system.partitions, image_end)
         .map_err(|error| fail(None, error.to_string()))?;
-    for (spec, pas) in specs.iter_mut().zip(&layout.region_pas) {
+    for (partition, pas) in spec.partitions.iter_mut().zip(&layout.region_pas) {
         // RAM regions come first in each spec, in config order, as the layout has them.
-        for (region, &pa) in spec.regions.iter_mut().zip(pas) {
+        for (region, &pa) in partition.regions.iter_mut().zip(pas) {
             region.pa = pa;
         }
     }
-    let manifest = encode(board, &specs);
+    let manifest = encode(&spec);
 
     // Run the core's own checks now, so an inconsistency is a build error
     // rather than a refusal at boot.
@@ -153,6 +161,8 @@ fn partition_spec(
         restart_window_ms: partition.restart_window_ms,
         vcpus: partition.vcpus.clone(),
         regions,
+        caps: Vec::new(),
+        devices: Vec::new(),
         entry_ipa: blobs.image.image_ipa,
         image: image.to_vec(),
         image_ipa: blobs.image.image_ipa,
