@@ -1,6 +1,7 @@
 //! Calls to the core: the SMCCC `HVC #0` (or `SMC #0`) instruction and typed
 //! wrappers for the Bulkhead calls (abi::hvc). Function id in w0, arguments in
-//! x1..x6, results in x0..x3 (Arm DEN0028, SMC Calling Convention).
+//! x1..x6, results in x0..x3 — x0..x6 for the IPC calls of [`crate::ipc`]
+//! (Arm DEN0028, SMC Calling Convention).
 
 use crate::smccc;
 use abi::{hvc as ids, psci, Error};
@@ -60,11 +61,20 @@ pub fn call_via(conduit: Conduit, function: u32, args: [u64; 6]) -> Result<[u64;
     Ok(raw_call(conduit, function, args))
 }
 
-/// Issues the instruction. Registers x4..x17 are declared clobbered: SMCCC
-/// 1.0 lets the callee change them, and declaring costs nothing.
+/// Issues the instruction and returns x0..x3.
 pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64; 4] {
+    let [r0, r1, r2, r3, ..] = raw_call_full(conduit, function, args);
+    [r0, r1, r2, r3]
+}
+
+/// Issues the instruction and returns x0..x6: the IPC calls (abi::ipc)
+/// return a status, a badge and a five-word message, which SMCCC 1.2 lets
+/// SMC64/HVC64 calls return in registers beyond x3. Registers x7..x17 are
+/// declared clobbered: SMCCC 1.0 lets the callee change them, and declaring
+/// costs nothing.
+pub(crate) fn raw_call_full(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64; 7] {
     let [a1, a2, a3, a4, a5, a6] = args;
-    let (r0, r1, r2, r3): (u64, u64, u64, u64);
+    let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
     match conduit {
         // SAFETY: a hypercall only changes the registers declared here; the
         // core never writes this partition's memory on a call, and the calls
@@ -77,9 +87,9 @@ pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64;
                 inlateout("x1") a1 => r1,
                 inlateout("x2") a2 => r2,
                 inlateout("x3") a3 => r3,
-                inlateout("x4") a4 => _,
-                inlateout("x5") a5 => _,
-                inlateout("x6") a6 => _,
+                inlateout("x4") a4 => r4,
+                inlateout("x5") a5 => r5,
+                inlateout("x6") a6 => r6,
                 out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
                 out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
                 out("x17") _,
@@ -94,9 +104,9 @@ pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64;
                 inlateout("x1") a1 => r1,
                 inlateout("x2") a2 => r2,
                 inlateout("x3") a3 => r3,
-                inlateout("x4") a4 => _,
-                inlateout("x5") a5 => _,
-                inlateout("x6") a6 => _,
+                inlateout("x4") a4 => r4,
+                inlateout("x5") a5 => r5,
+                inlateout("x6") a6 => r6,
                 out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
                 out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
                 out("x17") _,
@@ -104,7 +114,7 @@ pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64;
             )
         },
     }
-    [r0, r1, r2, r3]
+    [r0, r1, r2, r3, r4, r5, r6]
 }
 
 /// Makes a call with `HVC #0` and reads x0 as its status.

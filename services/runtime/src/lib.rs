@@ -56,6 +56,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod bootargs;
+pub mod ipc;
 pub mod line_buffer;
 pub mod memory_map;
 pub mod memtest;
