@@ -7,9 +7,11 @@
 #[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
+pub mod captable;
 pub mod cpu_boot;
 pub mod crc32;
 pub mod esr;
+pub mod ipc;
 pub mod manifest;
 pub mod pagetable;
 pub mod psci;

@@ -1,0 +1,439 @@
+//! The synchronous IPC state machine of one physical CPU.
+//!
+//! A call runs the endpoint's server context *on the caller's CPU*: each
+//! service partition has a vCPU homed on every CPU it serves, so everything
+//! here is per CPU, touched only by that CPU, and needs no lock. The state
+//! machine deals in vCPU ids; the kernel keeps the message words in the vCPUs'
+//! registers and applies the outcomes (deliver, block, complete, fail).
+//!
+//! States of a server vCPU on an endpoint: *receiving* (blocked in RECV),
+//! *serving* a caller (between delivery and reply), or neither. A caller is
+//! *queued* on an endpoint while its server context is busy or down, or
+//! *awaiting* the reply of the server serving it.
+
+use abi::Error;
+
+use crate::manifest::{MAX_ENDPOINTS, MAX_VCPUS};
+
+/// A vCPU id (global index).
+pub type VcpuId = u16;
+
+/// What a server vCPU is doing for IPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serving {
+    /// Not serving anyone.
+    Idle,
+    /// Handling `caller`'s message; owes it a reply.
+    Caller(VcpuId),
+    /// Handling a message whose caller has gone (stopped); the reply is dropped.
+    CallerGone,
+}
+
+/// Result of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The server was receiving: deliver the message to it now; the caller
+    /// awaits the reply.
+    Delivered {
+        /// The server vCPU that now serves the caller.
+        server: VcpuId,
+    },
+    /// The server context is busy (or down, for a call that waits for it):
+    /// the caller waits in the endpoint's queue.
+    Queued,
+}
+
+/// Whether a caller waits for a server that is down, or gets an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenDown {
+    /// Fail at once with `WrongState` (IPC calls: the client sees an error).
+    Fail,
+    /// Wait until the server receives again (emulated device accesses: the
+    /// guest's access is retried, never lost).
+    Wait,
+}
+
+/// What became of the callers tied to a vCPU that left its CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Departure {
+    /// The caller the departed server was serving, if any: it gets no reply.
+    pub orphaned_caller: Option<VcpuId>,
+}
+
+/// IPC state of one physical CPU.
+#[derive(Clone, Debug)]
+pub struct IpcCpu {
+    /// The server vCPU blocked in RECV on each endpoint, if any.
+    receiving: [Option<VcpuId>; MAX_ENDPOINTS],
+    /// What each vCPU (as a server) is doing.
+    serving: [Serving; MAX_VCPUS],
+    /// Head and tail of each endpoint's queue of callers.
+    head: [Option<VcpuId>; MAX_ENDPOINTS],
+    tail: [Option<VcpuId>; MAX_ENDPOINTS],
+    /// Next caller in the same queue.
+    next: [Option<VcpuId>; MAX_VCPUS],
+    /// The endpoint each queued caller waits on.
+    queued_on: [Option<u16>; MAX_VCPUS],
+}
+
+impl Default for IpcCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn index(v: VcpuId) -> Result<usize, Error> {
+    let i = usize::from(v);
+    if i < MAX_VCPUS {
+        Ok(i)
+    } else {
+        Err(Error::InvalidParameter)
+    }
+}
+
+fn endpoint_index(e: usize) -> Result<usize, Error> {
+    if e < MAX_ENDPOINTS {
+        Ok(e)
+    } else {
+        Err(Error::InvalidParameter)
+    }
+}
+
+impl IpcCpu {
+    /// No one receiving, serving or queued.
+    pub const fn new() -> Self {
+        Self {
+            receiving: [None; MAX_ENDPOINTS],
+            serving: [Serving::Idle; MAX_VCPUS],
+            head: [None; MAX_ENDPOINTS],
+            tail: [None; MAX_ENDPOINTS],
+            next: [None; MAX_VCPUS],
+            queued_on: [None; MAX_VCPUS],
+        }
+    }
+
+    /// `caller` calls `endpoint`, whose server context on this CPU is
+    /// `server`; `server_up` says whether its partition is running.
+    pub fn call(
+        &mut self,
+        endpoint: usize,
+        caller: VcpuId,
+        server: VcpuId,
+        server_up: bool,
+        when_down: WhenDown,
+    ) -> Result<CallOutcome, Error> {
+        let e = endpoint_index(endpoint)?;
+        let c = index(caller)?;
+        index(server)?;
+        if caller == server || self.queued_on[c].is_some() {
+            return Err(Error::WrongState);
+        }
+        if !server_up && when_down == WhenDown::Fail {
+            return Err(Error::WrongState);
+        }
+        if server_up && self.receiving[e] == Some(server) {
+            self.receiving[e] = None;
+            self.serving[usize::from(server)] = Serving::Caller(caller);
+            return Ok(CallOutcome::Delivered { server });
+        }
+        self.enqueue(e, caller);
+        Ok(CallOutcome::Queued)
+    }
+
+    fn enqueue(&mut self, e: usize, caller: VcpuId) {
+        let c = usize::from(caller);
+        self.next[c] = None;
+        self.queued_on[c] = Some(e as u16);
+        match self.tail[e] {
+            Some(t) => self.next[usize::from(t)] = Some(caller),
+            None => self.head[e] = Some(caller),
+        }
+        self.tail[e] = Some(caller);
+    }
+
+    fn dequeue(&mut self, e: usize) -> Option<VcpuId> {
+        let first = self.head[e]?;
+        let f = usize::from(first);
+        self.head[e] = self.next[f];
+        if self.head[e].is_none() {
+            self.tail[e] = None;
+        }
+        self.next[f] = None;
+        self.queued_on[f] = None;
+        Some(first)
+    }
+
+    fn unlink(&mut self, caller: VcpuId) {
+        let c = usize::from(caller);
+        let Some(e) = self.queued_on[c].map(usize::from) else {
+            return;
+        };
+        let mut prev: Option<VcpuId> = None;
+        let mut cur = self.head[e];
+        while let Some(v) = cur {
+            if v == caller {
+                let after = self.next[c];
+                match prev {
+                    Some(p) => self.next[usize::from(p)] = after,
+                    None => self.head[e] = after,
+                }
+                if self.tail[e] == Some(caller) {
+                    self.tail[e] = prev;
+                }
+                break;
+            }
+            prev = cur;
+            cur = self.next[usize::from(v)];
+        }
+        self.next[c] = None;
+        self.queued_on[c] = None;
+    }
+
+    /// `server` waits for a message on `endpoint`. Returns the caller whose
+    /// queued message is delivered at once, or `None` if the server now
+    /// blocks receiving.
+    pub fn recv(&mut self, endpoint: usize, server: VcpuId) -> Result<Option<VcpuId>, Error> {
+        let e = endpoint_index(endpoint)?;
+        let s = index(server)?;
+        if self.serving[s] != Serving::Idle {
+            return Err(Error::WrongState);
+        }
+        if self.receiving[e].is_some_and(|r| r != server) {
+            return Err(Error::WrongState);
+        }
+        if let Some(caller) = self.dequeue(e) {
+            self.receiving[e] = None;
+            self.serving[s] = Serving::Caller(caller);
+            return Ok(Some(caller));
+        }
+        self.receiving[e] = Some(server);
+        Ok(None)
+    }
+
+    /// `server` replies to the message it is serving. Returns the caller to
+    /// complete, or `None` if that caller has gone (the reply is dropped).
+    pub fn reply(&mut self, server: VcpuId) -> Result<Option<VcpuId>, Error> {
+        let s = index(server)?;
+        match core::mem::replace(&mut self.serving[s], Serving::Idle) {
+            Serving::Caller(c) => Ok(Some(c)),
+            Serving::CallerGone => Ok(None),
+            Serving::Idle => Err(Error::WrongState),
+        }
+    }
+
+    /// Is `caller` waiting in a queue?
+    pub fn is_queued(&self, caller: VcpuId) -> bool {
+        index(caller).is_ok_and(|c| self.queued_on[c].is_some())
+    }
+
+    /// The callers queued on `endpoint`, in order.
+    pub fn queued(&self, endpoint: usize) -> impl Iterator<Item = VcpuId> + '_ {
+        let mut cur = endpoint_index(endpoint).ok().and_then(|e| self.head[e]);
+        core::iter::from_fn(move || {
+            let v = cur?;
+            cur = self.next[usize::from(v)];
+            Some(v)
+        })
+    }
+
+    /// Removes one queued caller (it is failed with an error by the kernel,
+    /// for instance because its server went down).
+    pub fn cancel(&mut self, caller: VcpuId) {
+        if index(caller).is_ok() {
+            self.unlink(caller);
+        }
+    }
+
+    /// Puts `caller` back at the front of `endpoint`'s queue: its server went
+    /// down mid-call and the call waits for the server to come back.
+    pub fn requeue_front(&mut self, endpoint: usize, caller: VcpuId) -> Result<(), Error> {
+        let e = endpoint_index(endpoint)?;
+        let c = index(caller)?;
+        if self.queued_on[c].is_some() {
+            return Err(Error::WrongState);
+        }
+        self.queued_on[c] = Some(e as u16);
+        self.next[c] = self.head[e];
+        self.head[e] = Some(caller);
+        if self.tail[e].is_none() {
+            self.tail[e] = Some(caller);
+        }
+        Ok(())
+    }
+
+    /// `vcpu` left this CPU for good (its partition stopped). Drops it from
+    /// every queue and receiving slot; a server serving it will find its
+    /// reply dropped; the caller it was serving is returned to the kernel.
+    pub fn depart(&mut self, vcpu: VcpuId) -> Departure {
+        let Ok(v) = index(vcpu) else {
+            return Departure::default();
+        };
+        self.unlink(vcpu);
+        for r in self.receiving.iter_mut() {
+            if *r == Some(vcpu) {
+                *r = None;
+            }
+        }
+        for s in self.serving.iter_mut() {
+            if *s == Serving::Caller(vcpu) {
+                *s = Serving::CallerGone;
+            }
+        }
+        let orphaned_caller = match core::mem::replace(&mut self.serving[v], Serving::Idle) {
+            Serving::Caller(c) => Some(c),
+            _ => None,
+        };
+        Departure { orphaned_caller }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EP: usize = 3;
+    const SERVER: VcpuId = 10;
+    const A: VcpuId = 1;
+    const B: VcpuId = 2;
+
+    #[test]
+    fn call_to_a_receiving_server_is_delivered_and_replied() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        assert_eq!(
+            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Delivered { server: SERVER })
+        );
+        assert_eq!(ipc.reply(SERVER), Ok(Some(A)));
+        assert_eq!(ipc.reply(SERVER), Err(Error::WrongState), "no second reply");
+    }
+
+    #[test]
+    fn busy_server_queues_callers_in_order() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(
+            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(
+            ipc.call(EP, B, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert!(ipc.is_queued(A));
+        assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [A, B]);
+        assert_eq!(ipc.recv(EP, SERVER), Ok(Some(A)));
+        assert_eq!(
+            ipc.recv(EP, SERVER),
+            Err(Error::WrongState),
+            "must reply first"
+        );
+        assert_eq!(ipc.reply(SERVER), Ok(Some(A)));
+        assert_eq!(ipc.recv(EP, SERVER), Ok(Some(B)));
+        assert_eq!(ipc.reply(SERVER), Ok(Some(B)));
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+    }
+
+    #[test]
+    fn down_server_fails_calls_or_queues_device_accesses() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(
+            ipc.call(EP, A, SERVER, false, WhenDown::Fail),
+            Err(Error::WrongState)
+        );
+        assert!(!ipc.is_queued(A));
+        assert_eq!(
+            ipc.call(EP, A, SERVER, false, WhenDown::Wait),
+            Ok(CallOutcome::Queued)
+        );
+        // The restarted server picks it up with its first receive.
+        assert_eq!(ipc.recv(EP, SERVER), Ok(Some(A)));
+    }
+
+    #[test]
+    fn bad_arguments_and_states_are_refused() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(
+            ipc.call(MAX_ENDPOINTS, A, SERVER, true, WhenDown::Fail),
+            Err(Error::InvalidParameter)
+        );
+        assert_eq!(
+            ipc.call(EP, MAX_VCPUS as u16, SERVER, true, WhenDown::Fail),
+            Err(Error::InvalidParameter)
+        );
+        assert_eq!(
+            ipc.call(EP, SERVER, SERVER, true, WhenDown::Fail),
+            Err(Error::WrongState)
+        );
+        assert_eq!(ipc.recv(EP, MAX_VCPUS as u16), Err(Error::InvalidParameter));
+        assert_eq!(ipc.reply(A), Err(Error::WrongState));
+        // A second server context cannot receive on an endpoint already held.
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        assert_eq!(ipc.recv(EP, 11), Err(Error::WrongState));
+        // A queued caller cannot call again.
+        let mut ipc = IpcCpu::new();
+        assert_eq!(
+            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(
+            ipc.call(4, A, SERVER, true, WhenDown::Fail),
+            Err(Error::WrongState)
+        );
+        assert_eq!(ipc.requeue_front(EP, A), Err(Error::WrongState));
+    }
+
+    #[test]
+    fn departing_server_orphans_its_caller_and_stops_receiving() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        assert_eq!(
+            ipc.call(EP, A, SERVER, true, WhenDown::Wait),
+            Ok(CallOutcome::Delivered { server: SERVER })
+        );
+        assert_eq!(
+            ipc.depart(SERVER),
+            Departure {
+                orphaned_caller: Some(A)
+            }
+        );
+        // The caller is retried first when the server receives again.
+        assert_eq!(
+            ipc.call(EP, B, SERVER, false, WhenDown::Wait),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(ipc.requeue_front(EP, A), Ok(()));
+        assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [A, B]);
+        assert_eq!(ipc.recv(EP, SERVER), Ok(Some(A)));
+    }
+
+    #[test]
+    fn departing_caller_leaves_queues_and_drops_its_reply() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(
+            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(
+            ipc.call(EP, B, SERVER, true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        ipc.depart(A);
+        assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [B]);
+        assert_eq!(ipc.recv(EP, SERVER), Ok(Some(B)));
+        ipc.depart(B);
+        assert_eq!(
+            ipc.reply(SERVER),
+            Ok(None),
+            "reply to a departed caller is dropped"
+        );
+        // Removing from the middle and the tail keeps the queue intact.
+        let mut ipc = IpcCpu::new();
+        for v in [A, B, 5] {
+            ipc.call(EP, v, SERVER, true, WhenDown::Fail).unwrap();
+        }
+        ipc.cancel(B);
+        ipc.cancel(5);
+        ipc.call(EP, 6, SERVER, true, WhenDown::Fail).unwrap();
+        assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [A, 6]);
+    }
+}
