@@ -51,6 +51,11 @@ register_structs! {
     }
 }
 
+/// Receive interrupt bit in UARTIMSC/UARTRIS/UARTMIS/UARTICR (§3.3.10-14).
+const IMSC_RXIM: u32 = 1 << 4;
+/// Receive timeout interrupt bit in the same registers.
+const IMSC_RTIM: u32 = 1 << 6;
+
 /// A PL011 at a fixed MMIO address.
 #[derive(Debug)]
 pub struct Pl011 {
@@ -98,6 +103,22 @@ impl Pl011 {
         } else {
             Some((r.dr.get() & 0xff) as u8)
         }
+    }
+
+    /// Unmasks the receive and receive-timeout interrupts (UARTIMSC RXIM,
+    /// bit 4, and RTIM, bit 6; DDI 0183G §3.3.10), keeping the other mask
+    /// bits, so a byte arriving raises the UART's interrupt line.
+    pub fn enable_receive_interrupts(&self) {
+        let r = self.regs();
+        r.imsc.set(r.imsc.get() | IMSC_RXIM | IMSC_RTIM);
+    }
+
+    /// Clears the receive and receive-timeout interrupts (UARTICR RXIC and
+    /// RTIC, §3.3.14). Both also clear themselves once the receive FIFO is
+    /// drained; clearing them explicitly covers a byte that arrived between
+    /// the last read and the clear.
+    pub fn clear_receive_interrupts(&self) {
+        self.regs().icr.set(IMSC_RXIM | IMSC_RTIM);
     }
 
     /// Waits until every queued byte has left the UART.

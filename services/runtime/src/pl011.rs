@@ -2,10 +2,18 @@
 //! QEMU, used to test the runtime itself): the PL011 the device tree names as
 //! stdout (or its only PL011), driven by the platform crate's polled driver.
 //! Under Bulkhead the console is the `CONSOLE_WRITE` hypercall and this UART
-//! is not touched.
+//! is not touched — except by a program the configuration passes the board's
+//! UART through to (the console service), which asks for it with
+//! [`passthrough`].
 
 use crate::devicetree;
+use crate::entry::PARTITION_BASE;
+use crate::translation_table::{block_kind, BlockKind, BLOCK_SIZE};
 use platform::pl011::Pl011;
+
+/// Bytes of a PL011 register block (DDI 0183G §3.2: 4 KiB, ID registers at
+/// its top).
+const REGISTER_BLOCK_SIZE: u64 = 0x1000;
 
 /// The UART's IPA, looked up once (`None`: there is none).
 static BASE: spin::Once<Option<usize>> = spin::Once::new();
@@ -34,4 +42,30 @@ pub(crate) fn write_fallback(bytes: &[u8]) {
         }
         uart.write_byte(byte);
     }
+}
+
+/// The PL011 the configuration passed through to this partition at `base`
+/// (an IPA), for the program that owns the board's UART. `None` unless the
+/// 4 KiB block at `base` is page aligned and lies in the Device part of the
+/// runtime's identity map ([`crate::translation_table`]): there it cannot
+/// alias any memory the program's Rust code uses, whatever `base` is.
+pub fn passthrough(base: u64) -> Option<Pl011> {
+    if !base.is_multiple_of(REGISTER_BLOCK_SIZE) {
+        return None;
+    }
+    let block = usize::try_from(base / BLOCK_SIZE).ok()?;
+    let last_block =
+        usize::try_from((base.checked_add(REGISTER_BLOCK_SIZE - 1)?) / BLOCK_SIZE).ok()?;
+    if block != last_block || block_kind(block, PARTITION_BASE) != BlockKind::Device {
+        return None;
+    }
+    let base = usize::try_from(base).ok()?;
+    // SAFETY: the register block lies in a Device-nGnRE block of the identity
+    // map (checked above), which holds no RAM the program uses, so the
+    // driver's MMIO accesses cannot touch Rust-owned memory; if nothing
+    // answers there the access faults at stage 2 and the core reports it.
+    // Exclusive use is the caller's to arrange (the console service keeps the
+    // UART under a lock); the runtime's own fallback console only writes to a
+    // UART when `CONSOLE_WRITE` is unavailable, i.e. not under Bulkhead.
+    Some(unsafe { Pl011::new(base) })
 }
