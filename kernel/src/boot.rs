@@ -12,7 +12,7 @@ use spin::Once;
 use crate::arch::{cache, firmware, percpu, sysreg::isb};
 use crate::console::{error, info};
 use crate::mm;
-use crate::{cpu, gic, lifecycle, partition, timer};
+use crate::{cpu, gic, lifecycle, objects, partition, timer};
 use platform::machine::MemRange as Range;
 
 static MACHINE: Once<Machine> = Once::new();
@@ -242,6 +242,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     if let Err(e) = partition::build(&manifest, pa_bits(), ram_ok) {
         stop_boot(format_args!("{e}"));
     }
+    objects::build(&manifest);
 
     let mut mpidrs = FixedVec::<u64, MAX_CPUS>::new();
     for c in machine.cpus.as_slice() {
@@ -257,18 +258,27 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     timer::init_cpu();
     cpu::register_vcpus(0);
 
-    // Load every partition first, so they all start together.
-    for p in &partition::system().partitions {
+    bind_device_interrupts();
+    // With a supervisor (the vmm), only it starts: it starts the others.
+    // Otherwise every partition starts, all loaded first so they start together.
+    let supervisor = objects::objects().supervisor;
+    let starting = || {
+        partition::system()
+            .partitions
+            .iter()
+            .filter(move |p| supervisor.is_none_or(|s| s == p.id))
+    };
+    for p in starting() {
         p.load();
     }
     start_secondaries(machine, cpu_count);
-    for p in &partition::system().partitions {
+    for p in starting() {
         let vcpus = partition::system()
             .vcpus
             .get(p.first_vcpu..p.first_vcpu + p.vcpu_count)
             .unwrap_or(&[]);
         info!(
-            "starting partition \"{}\": {} vCPU{} on CPU {}, {} KiB RAM",
+            "starting partition \"{}\": {} vCPU{} on CPU {}, {} KiB RAM{}",
             p.name(),
             p.vcpu_count,
             if p.vcpu_count == 1 { "" } else { "s" },
@@ -278,11 +288,37 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
                 .filter(|r| r.is_ram())
                 .map(|r| r.size)
                 .sum::<u64>()
-                / 1024
+                / 1024,
+            if supervisor == Some(p.id) {
+                " (supervisor)"
+            } else {
+                ""
+            }
         );
         lifecycle::launch(p);
     }
     cpu::run()
+}
+
+/// Enables each physical interrupt bound to a notification, routed to the
+/// home CPU of the first vCPU of the partition that waits on it.
+fn bind_device_interrupts() {
+    use abi::ipc::{rights, ObjectKind};
+    let system = partition::system();
+    for (index, n) in objects::objects().notifications.iter().enumerate() {
+        if n.irq < 32 {
+            continue;
+        }
+        let holder = system.partitions.iter().find(|p| {
+            p.caps
+                .of_kind(ObjectKind::Notification)
+                .any(|(_, c)| c.object as usize == index && c.rights & rights::WAIT != 0)
+        });
+        let cpu = holder
+            .and_then(|p| system.vcpus.get(p.first_vcpu))
+            .map_or(0, |v| v.home);
+        gic::enable_spi(n.irq, cpu);
+    }
 }
 
 /// Prints the home CPUs of some vCPUs as `0,1`.

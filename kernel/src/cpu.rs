@@ -5,6 +5,7 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
+use kernel_core::ipc::IpcCpu;
 use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
@@ -13,8 +14,8 @@ use spin::Mutex;
 use crate::arch::percpu::this_cpu;
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
-use crate::partition::{self, PartState, Request, Vcpu};
-use crate::{gic, lifecycle, timer, trap};
+use crate::partition::{self, IpcWait, PartState, Stats, Vcpu};
+use crate::{gic, ipc, lifecycle, objects, timer, trap};
 
 /// No vCPU loaded.
 const NONE: usize = usize::MAX;
@@ -23,6 +24,8 @@ const SLICE_MS: u64 = 10;
 
 struct CpuState {
     queue: Mutex<RunQueue>,
+    /// IPC state of this CPU (only this CPU touches it).
+    ipc: Mutex<IpcCpu>,
     /// vCPU whose state is in the hardware (only this CPU touches it).
     loaded: AtomicUsize,
     /// A request was posted for a vCPU homed here.
@@ -34,6 +37,7 @@ struct CpuState {
 static CPUS: [CpuState; MAX_CPUS] = [const {
     CpuState {
         queue: Mutex::new(RunQueue::new()),
+        ipc: Mutex::new(IpcCpu::new()),
         loaded: AtomicUsize::new(NONE),
         requests: AtomicBool::new(false),
         slice_end: Mutex::new(None),
@@ -78,7 +82,45 @@ pub fn loaded() -> Option<(usize, &'static Vcpu)> {
 /// Blocks the loaded vCPU (WFI) until `wake_at` or an event.
 pub fn block_loaded(wake_at: Option<u64>) {
     if let Some((id, _)) = loaded() {
-        state(this_index()).queue.lock().block(id, wake_at);
+        block(id, wake_at);
+    }
+}
+
+/// Blocks vCPU `id` (homed here) until `wake_at` or until made runnable.
+pub fn block(id: usize, wake_at: Option<u64>) {
+    state(this_index()).queue.lock().block(id, wake_at);
+}
+
+/// Makes vCPU `id` (homed here) runnable.
+pub fn set_runnable(id: usize) {
+    state(this_index()).queue.lock().set_runnable(id);
+}
+
+/// This CPU's IPC state.
+pub fn ipc_state() -> spin::MutexGuard<'static, IpcCpu> {
+    state(this_index()).ipc.lock()
+}
+
+/// Sets the line of software virtual interrupt `intid` of vCPU `id` (homed
+/// here), whether or not its state is in the hardware.
+pub fn set_virq_line(id: usize, v: &Vcpu, intid: u32, high: bool) {
+    const DEVICE_PRIORITY: u8 = 0xA0;
+    let injected = if state(this_index()).loaded.load(Ordering::Relaxed) == id {
+        gic::set_line(intid, DEVICE_PRIORITY, high)
+    } else {
+        v.ctx().vgic.set_line(intid, DEVICE_PRIORITY, high)
+    };
+    if injected {
+        if let Some(p) = partition::partition(v.partition) {
+            Stats::bump(&p.stats.injected_irqs);
+        }
+        // A vCPU waiting in WFI wakes for its interrupt.
+        let mut q = state(this_index()).queue.lock();
+        if q.state(id) == Some(kernel_core::sched::RunState::Blocked)
+            && v.ctx().ipc == IpcWait::None
+        {
+            q.set_runnable(id);
+        }
     }
 }
 
@@ -92,23 +134,31 @@ fn process_requests(cpu: usize) {
         if v.home != cpu {
             continue;
         }
-        let Some(req) = v.request.lock().take() else {
+        let pending = core::mem::take(&mut *v.requests.lock());
+        if pending.stop {
+            take_off(cpu, id, v);
             continue;
-        };
-        match req {
-            Request::Start { entry, context } => {
-                let running = partition::partition(v.partition)
-                    .is_some_and(|p| p.ctl.lock().state == PartState::Running);
-                if running {
-                    if st.loaded.load(Ordering::Relaxed) == id {
-                        st.loaded.store(NONE, Ordering::Relaxed);
-                    }
-                    partition::reset_context(v, entry, context, gic::is_v3());
-                    *v.power.lock() = Power::On;
-                    st.queue.lock().set_runnable(id);
+        }
+        if let Some((entry, context)) = pending.start {
+            let running = partition::partition(v.partition)
+                .is_some_and(|p| p.ctl.lock().state == PartState::Running);
+            if running {
+                if st.loaded.load(Ordering::Relaxed) == id {
+                    st.loaded.store(NONE, Ordering::Relaxed);
                 }
+                partition::reset_context(v, entry, context, gic::is_v3());
+                *v.power.lock() = Power::On;
+                st.queue.lock().set_runnable(id);
             }
-            Request::Stop => take_off(cpu, id, v),
+        }
+        if pending.notified {
+            ipc::notified(id, v);
+        }
+        let mut virqs = pending.virqs;
+        while virqs != 0 {
+            let bit = virqs.trailing_zeros();
+            virqs &= virqs - 1;
+            set_virq_line(id, v, 32 + bit, true);
         }
     }
 }
@@ -122,6 +172,7 @@ pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
         st.loaded.store(NONE, Ordering::Relaxed);
     }
     st.queue.lock().set_off(id);
+    ipc::departed(id, v);
     let was_on = core::mem::replace(&mut *v.power.lock(), Power::Off) != Power::Off;
     if was_on {
         if let Some(p) = partition::partition(v.partition) {
@@ -207,11 +258,15 @@ pub fn handle_irqs(cpu: usize) -> bool {
                 gic::deactivate(irq);
                 timer_fired = true;
             }
-            _ => {
-                // Reschedule SGIs and anything else: the request flags and the
-                // loop below do the work.
+            intid => {
                 gic::priority_drop(irq);
-                gic::deactivate(irq);
+                match objects::notification_for_irq(intid) {
+                    // A device a partition drives: it stays active (masked)
+                    // until the holder's IRQ_ACK.
+                    Some(n) => objects::signal(n, 1),
+                    // Reschedule SGIs: the request flags do the work.
+                    None => gic::deactivate(irq),
+                }
             }
         }
     }

@@ -209,6 +209,35 @@ pub fn deactivate(irq: Acked) {
     }
 }
 
+/// Routes SPI `intid` to logical CPU `cpu` and enables it.
+pub fn enable_spi(intid: u32, cpu: usize) {
+    let Some(g) = gic() else { return };
+    match &g.ctrl {
+        Controller::V2 { gicd, .. } => {
+            let mask = g
+                .cpu_masks
+                .get(cpu)
+                .map_or(1, |m| m.load(Ordering::Acquire).max(1));
+            gicd.enable(intid, mask);
+        }
+        Controller::V3 { gicd, .. } => {
+            if let Some(&mpidr) = g.mpidrs.get(cpu) {
+                gicd.enable_spi(intid, mpidr);
+            }
+        }
+    }
+}
+
+/// Clears the active state of SPI `intid` through the distributor, from any
+/// CPU: re-arms an interrupt whose handling a partition finished (IRQ_ACK).
+pub fn deactivate_spi(intid: u32) {
+    let Some(g) = gic() else { return };
+    match &g.ctrl {
+        Controller::V2 { gicd, .. } => gicd.set_active(intid, false),
+        Controller::V3 { gicd, .. } => gicd.set_active(intid, false),
+    }
+}
+
 /// Sends the reschedule SGI to logical CPU `cpu`.
 pub fn send_reschedule(cpu: usize) {
     let Some(g) = gic() else { return };
@@ -413,6 +442,45 @@ pub fn inject(irq: VirtualIrq) -> bool {
     }
 }
 
+/// New list-register value for a level change of a software interrupt, or
+/// `None` to leave it: raising makes it pending (keeping an active state),
+/// lowering withdraws a pending state the guest has not acknowledged yet.
+fn relevel(lr: u64, high: bool) -> Option<u64> {
+    let state = lr_state(lr);
+    let (shift, mask) = if is_v3() {
+        (62, 0b11u64 << 62)
+    } else {
+        (28, 0b11u64 << 28)
+    };
+    let new_state = match (state, high) {
+        (0b10, true) => 0b11,
+        (0b01, false) => 0b00,
+        (0b11, false) => 0b10,
+        _ => return None,
+    };
+    Some((lr & !mask) | new_state << shift)
+}
+
+/// Sets the line of software (non-HW) virtual interrupt `vintid` on the
+/// loaded vCPU. Returns true if it was newly made pending.
+pub fn set_line(vintid: u32, priority: u8, high: bool) -> bool {
+    for i in 0..lrs() {
+        let v = read_lr(i);
+        if lr_state(v) != 0 && lr_vintid(v) == vintid {
+            if let Some(new) = relevel(v, high) {
+                write_lr(i, new);
+                return high;
+            }
+            return false;
+        }
+    }
+    high && inject(VirtualIrq {
+        vintid,
+        pintid: None,
+        priority,
+    })
+}
+
 /// True if any list register of the running vCPU holds a pending interrupt
 /// (a WFI must then not block).
 pub fn has_pending() -> bool {
@@ -420,6 +488,34 @@ pub fn has_pending() -> bool {
 }
 
 impl VgicState {
+    /// As [`set_line`], on a vCPU that is not loaded (its saved state).
+    pub fn set_line(&mut self, vintid: u32, priority: u8, high: bool) -> bool {
+        let n = lrs();
+        for v in self.lrs.iter_mut().take(n) {
+            if lr_state(*v) != 0 && lr_vintid(*v) == vintid {
+                if let Some(new) = relevel(*v, high) {
+                    *v = new;
+                    return high;
+                }
+                return false;
+            }
+        }
+        if !high {
+            return false;
+        }
+        match self.lrs.iter_mut().take(n).find(|v| lr_state(**v) == 0) {
+            Some(slot) => {
+                *slot = encode_lr(VirtualIrq {
+                    vintid,
+                    pintid: None,
+                    priority,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Saves the virtual interface of the running vCPU and clears it.
     pub fn save(&mut self, cpu: usize, vtimer_ppi: u32) {
         let n = lrs();

@@ -4,9 +4,12 @@
 
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use kernel_core::manifest::{region_flags, Manifest, PartitionDesc, RegionDesc, RestartPolicy};
+use kernel_core::captable::CapTable;
+use kernel_core::manifest::{
+    region_flags, DeviceDesc, Manifest, PartitionDesc, RegionDesc, RestartPolicy,
+};
 use kernel_core::pagetable::{self, Attrs, MapError, MemType, PageTable, Regime};
 use kernel_core::psci::Power;
 use spin::{Mutex, Once};
@@ -25,8 +28,11 @@ pub enum PartState {
     Running,
     /// Stopping: waiting for its vCPUs to leave their CPUs.
     Stopping,
-    /// Stopped for good (powered off, faulted with no restart left).
+    /// Stopped for good (powered off, faulted with no restart left), or
+    /// until its supervisor starts it.
     Stopped,
+    /// Stopped after a fault, for its supervisor to decide.
+    Faulted,
 }
 
 /// What to do once every vCPU of a stopping partition is off.
@@ -36,6 +42,8 @@ pub enum StopAction {
     Stop,
     /// Reload from the pristine image and start again.
     Restart,
+    /// Stay stopped as faulted and tell the supervisor.
+    Fault,
 }
 
 /// Mutable partition state, under one lock.
@@ -71,6 +79,12 @@ pub struct Partition {
     pub restarts: AtomicU32,
     /// Console line being assembled.
     pub line: Mutex<LineBuffer>,
+    /// Its capabilities.
+    pub caps: CapTable,
+    /// Its emulated device windows.
+    pub devices: Vec<DeviceDesc>,
+    /// Counters kept by the core, reported by PARTITION_STATUS.
+    pub stats: Stats,
     image: &'static [u8],
     dtb: &'static [u8],
 }
@@ -96,7 +110,11 @@ impl Partition {
     /// Zeroes its RAM and copies the pristine image and device tree in, then
     /// makes the result visible to a guest starting with caches off.
     pub fn load(&self) {
-        for r in self.regions.iter().filter(|r| r.is_ram()) {
+        for r in self
+            .regions
+            .iter()
+            .filter(|r| r.is_ram() && r.flags & region_flags::SHARED == 0)
+        {
             // SAFETY: the region's physical memory belongs to this partition
             // alone (validated at boot), is identity-mapped RW in the EL2 map,
             // and none of its vCPUs runs while it is (re)loaded.
@@ -153,6 +171,24 @@ impl Partition {
     }
 }
 
+/// Counters of what the core did for a partition.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Virtual interrupts injected into it.
+    pub injected_irqs: AtomicU64,
+    /// IPC calls it made.
+    pub ipc_calls: AtomicU64,
+    /// Faults since boot.
+    pub faults: AtomicU32,
+}
+
+impl Stats {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Register state of a vCPU, touched only by its home CPU.
 #[derive(Default)]
 pub struct VcpuContext {
@@ -164,6 +200,8 @@ pub struct VcpuContext {
     pub fp: FpState,
     /// Virtual CPU interface.
     pub vgic: VgicState,
+    /// What it waits for in IPC.
+    pub ipc: IpcWait,
 }
 
 /// A request another CPU posts for a vCPU's home CPU.
@@ -178,6 +216,90 @@ pub enum Request {
     },
     /// Take the vCPU off its CPU (partition stopping).
     Stop,
+    /// A notification it waits on was signalled.
+    Notified,
+    /// Make a virtual interrupt pending (a doorbell).
+    RaiseVirq(u32),
+}
+
+/// Requests waiting for a vCPU's home CPU, merged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pending {
+    /// Start at (entry, context).
+    pub start: Option<(u64, u64)>,
+    /// Take it off its CPU; wins over everything else.
+    pub stop: bool,
+    /// A notification it waits on was signalled.
+    pub notified: bool,
+    /// Virtual SPIs 32..160 to make pending, as a bitmap.
+    pub virqs: u128,
+}
+
+impl Pending {
+    /// Merges a request in.
+    pub fn add(&mut self, req: Request) {
+        match req {
+            Request::Start { entry, context } => {
+                if !self.stop {
+                    self.start = Some((entry, context));
+                }
+            }
+            Request::Stop => {
+                *self = Self {
+                    stop: true,
+                    ..Self::default()
+                };
+            }
+            Request::Notified => self.notified = true,
+            Request::RaiseVirq(intid) => {
+                if let Some(bit) = intid.checked_sub(32).filter(|b| *b < 128) {
+                    self.virqs |= 1 << bit;
+                }
+            }
+        }
+    }
+}
+
+/// What a vCPU blocked in (or on behalf of) IPC waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IpcWait {
+    /// Nothing.
+    #[default]
+    None,
+    /// A reply to its CALL on `endpoint`, made with `badge`.
+    Call {
+        /// Endpoint index.
+        endpoint: u32,
+        /// The caller's badge.
+        badge: u64,
+    },
+    /// A reply completing its access to an emulated device.
+    Mmio {
+        /// Endpoint index of the device's service.
+        endpoint: u32,
+        /// The device's badge.
+        badge: u64,
+        /// Index of the device in its partition.
+        device: u16,
+        /// The access, as sent.
+        access: abi::ipc::mmio::Access,
+        /// Target register of a load (31 = xzr).
+        register: u8,
+        /// Sign-extend a load.
+        sign_extend: bool,
+        /// The target is a 64-bit register.
+        sixty_four: bool,
+    },
+    /// A message on `endpoint` (blocked in RECV).
+    Recv {
+        /// Endpoint index.
+        endpoint: u32,
+    },
+    /// Bits on notification `index` (blocked in WAIT).
+    Wait {
+        /// Notification index.
+        index: u32,
+    },
 }
 
 /// A virtual CPU.
@@ -192,8 +314,8 @@ pub struct Vcpu {
     pub priority: u8,
     /// PSCI power state, read across CPUs.
     pub power: Mutex<Power>,
-    /// Pending request for the home CPU.
-    pub request: Mutex<Option<Request>>,
+    /// Requests pending for the home CPU.
+    pub requests: Mutex<Pending>,
     ctx: UnsafeCell<VcpuContext>,
 }
 
@@ -268,7 +390,7 @@ pub fn build(
     let mut partitions = Vec::new();
     let mut vcpus = Vec::new();
     let mut vtcr = 0;
-    let mut claimed: Vec<(u64, u64)> = Vec::new();
+    let mut claimed: Vec<(u64, u64, bool)> = Vec::new();
     for (id, desc) in manifest.partitions().enumerate() {
         let name = desc.name;
         let mut tables = HeapTables;
@@ -284,10 +406,15 @@ pub fn build(
                         "is not free RAM on this machine",
                     ));
                 }
-                if claimed.iter().any(|&(a, b)| r.pa < b && a < r.pa + r.size) {
+                let shared = r.flags & region_flags::SHARED != 0;
+                if claimed.iter().any(|&(a, b, other_shared)| {
+                    r.pa < b
+                        && a < r.pa + r.size
+                        && !(shared && other_shared && a == r.pa && b == r.pa + r.size)
+                }) {
                     return Err(BuildError::Region(name, r.pa, "overlaps another partition"));
                 }
-                claimed.push((r.pa, r.pa + r.size));
+                claimed.push((r.pa, r.pa + r.size, shared));
             }
             let attrs = Attrs {
                 read: r.flags & region_flags::READ != 0,
@@ -313,7 +440,7 @@ pub fn build(
                 home: v.cpu as usize,
                 priority: v.priority,
                 power: Mutex::new(Power::Off),
-                request: Mutex::new(None),
+                requests: Mutex::new(Pending::default()),
                 ctx: UnsafeCell::new(ctx),
             });
         }
@@ -332,6 +459,9 @@ pub fn build(
             }),
             restarts: AtomicU32::new(0),
             line: Mutex::new(LineBuffer::new()),
+            caps: CapTable::from_descs(manifest.caps_of(&desc)),
+            devices: manifest.devices_of(&desc).collect(),
+            stats: Stats::default(),
             image: manifest.blob(desc.image),
             dtb: manifest.blob(desc.dtb),
         });
@@ -354,6 +484,19 @@ pub fn vcpu(id: usize) -> Option<&'static Vcpu> {
     system().vcpus.get(id)
 }
 
+/// Exceptions taken from a partition's vCPUs since boot.
+pub fn traps(p: &Partition) -> u64 {
+    (p.first_vcpu..p.first_vcpu + p.vcpu_count)
+        .filter_map(vcpu)
+        .map(|v| {
+            // SAFETY: a relaxed read of a counter its home CPU's vectors
+            // increment; an aligned 64-bit load is single-copy atomic, so the
+            // worst case is a count one behind.
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*v.ctx.get()).regs.traps)) }
+        })
+        .sum()
+}
+
 /// Restart count of a partition.
 pub fn restarts(p: &Partition) -> u32 {
     p.restarts.load(Ordering::Relaxed)
@@ -364,7 +507,9 @@ pub fn restarts(p: &Partition) -> u32 {
 pub fn reset_context(v: &Vcpu, entry: u64, context: u64, gic_v3: bool) {
     let ctx = v.ctx();
     crate::arch::percpu::this_cpu().forget_hvc_trapped(&mut ctx.regs);
+    let traps = ctx.regs.traps;
     *ctx = VcpuContext::default();
+    ctx.regs.traps = traps;
     ctx.regs.x[0] = context;
     ctx.regs.elr = entry;
     ctx.regs.spsr = 0x3c5; // EL1h, D A I F masked

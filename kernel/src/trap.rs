@@ -100,16 +100,20 @@ fn handle_sync(v: &Vcpu, p: &Partition) {
         ExceptionClass::DataAbortLower => {
             let da = DataAbort::decode(esr);
             let ipa = faulting_ipa();
-            fault_here(
-                v,
-                p,
-                format_args!(
-                    "data abort ({}) on a {} at IPA {ipa:#x} (FAR {:#x}), outside its memory",
-                    esr::fault_status_name(da.fault_status),
-                    if da.write { "write" } else { "read" },
-                    FAR_EL2.get()
+            match cpu::loaded().and_then(|(id, _)| crate::ipc::device_abort(id, v, p, ipa, esr)) {
+                Some(Ok(_)) => {}
+                Some(Err(why)) => fault_here(v, p, format_args!("{why}, at IPA {ipa:#x}")),
+                None => fault_here(
+                    v,
+                    p,
+                    format_args!(
+                        "data abort ({}) on a {} at IPA {ipa:#x} (FAR {:#x}), outside its memory",
+                        esr::fault_status_name(da.fault_status),
+                        if da.write { "write" } else { "read" },
+                        FAR_EL2.get()
+                    ),
                 ),
-            );
+            }
         }
         ExceptionClass::InstrAbortLower => {
             let ipa = faulting_ipa();
@@ -210,6 +214,9 @@ fn partition_call(fid: u32) -> Effect {
         Owner::Standard if kernel_core::psci::implemented(fid) => {
             let x = v.ctx().regs.x;
             psci_call(id, v, p, fid, [x[1], x[2], x[3]])
+        }
+        Owner::VendorHyp if (abi::ipc::CALL..=abi::ipc::PARTITION_STATUS).contains(&fid) => {
+            crate::ipc::hypercall(id, v, p, fid)
         }
         Owner::VendorHyp => bulkhead_call(v, p, fid),
         _ => {

@@ -15,6 +15,8 @@ register_structs! {
         (0x0100 => isenabler: [ReadWrite<u32>; 32]),
         (0x0180 => icenabler: [ReadWrite<u32>; 32]),
         (0x0200 => _r1),
+        (0x0300 => isactiver: [ReadWrite<u32>; 32]),
+        (0x0380 => icactiver: [ReadWrite<u32>; 32]),
         (0x0400 => ipriorityr: [ReadWrite<u32>; 255]),
         (0x07fc => _r2),
         (0x6100 => irouter: [ReadWrite<u64>; 988]),
@@ -110,6 +112,17 @@ impl Distributor {
         prio.set((prio.get() & !(0xff << shift)) | u32::from(DEFAULT_PRIORITY) << shift);
         route.set(mpidr & 0xff_00ff_ffff);
         enable.set(1 << (intid % 32));
+    }
+}
+
+impl Distributor {
+    /// Sets or clears the active state of SPI `intid`.
+    pub fn set_active(&self, intid: u32, active: bool) {
+        let r = self.regs();
+        let bank = if active { &r.isactiver } else { &r.icactiver };
+        if let Some(reg) = bank.get(intid as usize / 32) {
+            reg.set(1 << (intid % 32));
+        }
     }
 }
 

@@ -385,6 +385,34 @@ impl SysRegAccess {
     }
 }
 
+/// The value a load puts in its target register, given the bytes read: kept
+/// to the access size, sign-extended when ISS.SSE says so, and cut to 32 bits
+/// for a W register (ISS.SF = 0), as the hardware would.
+pub fn loaded_register_value(
+    value: u64,
+    size_bytes: u8,
+    sign_extend: bool,
+    sixty_four: bool,
+) -> u64 {
+    let bits = u32::from(size_bytes.clamp(1, 8)) * 8;
+    let truncated = if bits == 64 {
+        value
+    } else {
+        value & ((1u64 << bits) - 1)
+    };
+    let extended = if sign_extend && bits < 64 {
+        let shift = 64 - bits;
+        (((truncated << shift) as i64) >> shift) as u64
+    } else {
+        truncated
+    };
+    if sixty_four {
+        extended
+    } else {
+        extended & 0xffff_ffff
+    }
+}
+
 /// Bytes to step over the trapped instruction: IL (bit 25) set means a 32-bit
 /// instruction, clear a 16-bit T32 one.
 pub fn instruction_length(esr: u64) -> u64 {
@@ -410,6 +438,28 @@ pub fn wfx_is_wfe(esr: u64) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loads_are_truncated_extended_and_cut_like_hardware() {
+        let v = loaded_register_value;
+        // LDRB w: zero-extended byte.
+        assert_eq!(v(0x1234_56F0, 1, false, false), 0xF0);
+        // LDRSB x: sign-extended to 64 bits.
+        assert_eq!(v(0xF0, 1, true, true), 0xFFFF_FFFF_FFFF_FFF0);
+        // LDRSB w: sign-extended to 32 bits, upper half clear.
+        assert_eq!(v(0xF0, 1, true, false), 0xFFFF_FFF0);
+        // LDRSH x, LDRSW x.
+        assert_eq!(v(0x8000, 2, true, true), 0xFFFF_FFFF_FFFF_8000);
+        assert_eq!(v(0x8000_0000, 4, true, true), 0xFFFF_FFFF_8000_0000);
+        // LDR w ignores bytes beyond the access; LDR x keeps all.
+        assert_eq!(v(0xAAAA_BBBB_CCCC_DDDD, 4, false, false), 0xCCCC_DDDD);
+        assert_eq!(
+            v(0xAAAA_BBBB_CCCC_DDDD, 8, false, true),
+            0xAAAA_BBBB_CCCC_DDDD
+        );
+        // Positive values are not disturbed by sign extension.
+        assert_eq!(v(0x7F, 1, true, true), 0x7F);
+    }
 
     /// Builds a syndrome: EC, IL set, ISS.
     fn esr(ec: u64, iss: u64) -> u64 {

@@ -10,7 +10,8 @@
 use core::arch::global_asm;
 
 /// General registers of a vCPU as the vectors save them. Offsets are used by
-/// the assembly below: x0..x30 at 0, ELR_EL2 at 248, SPSR_EL2 at 256.
+/// the assembly below: x0..x30 at 0, ELR_EL2 at 248, SPSR_EL2 at 256, the
+/// trap counter at 264.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GuestRegs {
@@ -20,6 +21,8 @@ pub struct GuestRegs {
     pub elr: u64,
     /// The guest's PSTATE on resume.
     pub spsr: u64,
+    /// Exceptions taken from this vCPU since boot, counted by the vectors.
+    pub traps: u64,
 }
 
 /// What the vectors report to Rust: which kind of exception came in.
@@ -104,6 +107,9 @@ global_asm!(
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
+    ldr     x2, [x0, #264]          // GuestRegs.traps
+    add     x2, x2, #1
+    str     x2, [x0, #264]
 .endm
 
 .macro SAVE_CALLEE_SAVED base    // x19-x28
@@ -248,5 +254,5 @@ extern "C" {
     pub fn enter_guest(regs: *const GuestRegs, stack_top: usize) -> !;
 }
 
-const _: () = assert!(core::mem::size_of::<GuestRegs>() == 264);
+const _: () = assert!(core::mem::size_of::<GuestRegs>() == 272);
 const _: () = assert!(core::mem::size_of::<El2Frame>() == 288);
