@@ -61,12 +61,14 @@ pub fn measure_empty() -> u64 {
     end.wrapping_sub(start)
 }
 
-/// Counts one `NULL` hypercall: `isb; read; hvc #0; read; isb`, with the
-/// function id loaded before the first read so that only the call is timed.
-pub fn measure_null_hypercall() -> u64 {
+/// Counts one hypercall `function` with x1 = `arg1` (x2..x6 zero):
+/// `isb; read; hvc #0; read; isb`, with the arguments loaded before the first
+/// read so that only the call is timed. The call's results are discarded;
+/// the caller vouches that `function` starts no code (not CPU_ON).
+pub fn measure_hypercall(function: u32, arg1: u64) -> u64 {
     let (start, end): (u64, u64);
-    // SAFETY: NULL does nothing but return; registers the call may change are
-    // declared clobbered, and `start`/`end` are allocated apart from them.
+    // SAFETY: the call only changes the registers declared clobbered here
+    // (SMCCC: x0-x17); `start`/`end` are allocated apart from them.
     unsafe {
         asm!(
             "isb",
@@ -76,11 +78,41 @@ pub fn measure_null_hypercall() -> u64 {
             "isb",
             start = out(reg) start,
             end = out(reg) end,
-            inout("x0") u64::from(abi::hvc::NULL) => _,
-            out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _,
-            out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+            inout("x0") u64::from(function) => _,
+            inout("x1") arg1 => _,
+            inout("x2") 0u64 => _, inout("x3") 0u64 => _, inout("x4") 0u64 => _,
+            inout("x5") 0u64 => _, inout("x6") 0u64 => _,
+            out("x7") _, out("x8") _, out("x9") _, out("x10") _,
             out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
             out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    end.wrapping_sub(start)
+}
+
+/// Counts one `NULL` hypercall round trip.
+pub fn measure_null_hypercall() -> u64 {
+    measure_hypercall(abi::hvc::NULL, 0)
+}
+
+/// Counts one 32-bit load from `address` (an emulated device register):
+/// `isb; read; ldr; read; isb`.
+pub fn measure_mmio_read(address: usize) -> u64 {
+    let (start, end): (u64, u64);
+    // SAFETY: a load from an address the caller maps as a device window of its
+    // own partition; the core completes it (or faults the partition).
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {start}, pmccntr_el0",
+            "ldr {value:w}, [{address}]",
+            "mrs {end}, pmccntr_el0",
+            "isb",
+            start = out(reg) start,
+            end = out(reg) end,
+            value = out(reg) _,
+            address = in(reg) address,
             options(nostack),
         );
     }

@@ -2,9 +2,12 @@
 
 mod bench;
 mod busy;
+mod device;
 mod faults;
 mod hello;
+mod ipc;
 mod memtest;
+mod notify;
 mod ping;
 mod power;
 mod smp;
@@ -15,7 +18,9 @@ pub type Scenario = fn() -> !;
 
 /// Every scenario name, for the error message about an unknown one.
 pub const NAMES: &str =
-    "hello, ticks, spin, busy, memtest, ping, smp, oob, undef, reset, off, panic, bench";
+    "hello, ticks, spin, busy, memtest, ping, smp, oob, undef, reset, off, panic, \
+     echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
+     bench, bench-ipc, bench-mmio";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -33,6 +38,15 @@ pub fn find(name: &str) -> Option<Scenario> {
         "off" => power::off,
         "panic" => faults::panic,
         "bench" => bench::run,
+        "bench-ipc" => bench::ipc,
+        "bench-mmio" => bench::mmio,
+        "echo-server" => ipc::echo_server,
+        "ipc-client" => ipc::client,
+        "caps" => ipc::caps,
+        "device-server" => device::server,
+        "mmio" => device::client,
+        "notify-ping" => notify::ping,
+        "notify-pong" => notify::pong,
         _ => return None,
     };
     Some(scenario)

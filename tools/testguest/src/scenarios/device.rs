@@ -1,0 +1,182 @@
+//! Emulated-device scenarios. `device-server slot=S` serves endpoint cap S as
+//! a small register file; `mmio base=B` is a guest with that device's window
+//! at B, which checks loads of every width and sign extension, stores, and
+//! the device's interrupt line.
+//!
+//! Register file (offsets): 0x00 ID (reads [`DEVICE_ID`]), 0x08 scratch
+//! (64-bit, read/write), 0x10 reads 0xFFFF_FFFF_FFFF_FF80 (to check sign
+//! extension), 0x18 interrupt line (write 1 to raise it, 0 to lower it).
+
+use abi::ipc::mmio::Access;
+use bulkhead_runtime::ipc::Endpoint;
+use bulkhead_runtime::mmio::Window;
+use bulkhead_runtime::{gic, irq, println, psci, timer};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::options;
+
+/// What offset 0 reads: "BULK".
+pub const DEVICE_ID: u32 = 0x4B4C_5542;
+const NEGATIVE: u64 = 0xFFFF_FFFF_FFFF_FF80;
+
+/// The register file's state, one per device server.
+struct Registers {
+    scratch: u64,
+    line: bool,
+}
+
+impl Registers {
+    /// Applies an access; returns (value for a load, line level after).
+    fn access(&mut self, a: Access) -> (u64, bool) {
+        let value = match (a.offset, a.write) {
+            (0x00, false) => u64::from(DEVICE_ID),
+            (0x08, false) => self.scratch,
+            (0x08, true) => {
+                self.scratch = merge(self.scratch, a.value, a.size);
+                0
+            }
+            (0x10, false) => NEGATIVE,
+            (0x18, false) => u64::from(self.line),
+            (0x18, true) => {
+                self.line = a.value & 1 != 0;
+                0
+            }
+            _ => 0,
+        };
+        (value, self.line)
+    }
+}
+
+/// A store of `size` bytes replaces that many low bytes of `old`.
+fn merge(old: u64, value: u64, size: u8) -> u64 {
+    if size >= 8 {
+        value
+    } else {
+        let mask = (1u64 << (u32::from(size) * 8)) - 1;
+        (old & !mask) | (value & mask)
+    }
+}
+
+pub fn server() -> ! {
+    let slot = options::required_number("device-server", "slot") as u16;
+    let endpoint = Endpoint(slot);
+    let mut regs = Registers {
+        scratch: 0,
+        line: false,
+    };
+    println!("device-server: serving endpoint slot {slot}");
+    let mut next = endpoint.recv();
+    loop {
+        next = match next {
+            Ok((_badge, words)) => {
+                let reply = match Access::from_words(words) {
+                    Some(a) => {
+                        let (value, line) = regs.access(a);
+                        [value, u64::from(line), 0, 0, 0]
+                    }
+                    None => [0; 5],
+                };
+                endpoint.reply_recv(reply)
+            }
+            Err(e) => {
+                println!("device-server: receive failed: {e:?}");
+                endpoint.recv()
+            }
+        };
+    }
+}
+
+static DEVICE_INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+static DEVICE_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static DEVICE_IRQ: AtomicU32 = AtomicU32::new(0);
+
+fn on_interrupt(intid: u32) {
+    if intid == DEVICE_IRQ.load(Ordering::Relaxed) {
+        DEVICE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+        // Lower the line, as a driver acknowledges its device.
+        Window::new(DEVICE_BASE.load(Ordering::Relaxed)).write_u32(0x18, 0);
+    }
+}
+
+fn check(what: &str, ok: bool, failures: &mut u32) {
+    if ok {
+        println!("mmio: {what} ok");
+    } else {
+        println!("mmio: FAIL {what}");
+        *failures += 1;
+    }
+}
+
+pub fn client() -> ! {
+    let base = options::required_number("mmio", "base") as usize;
+    let device = Window::new(base);
+    let mut failures = 0;
+    check(
+        "32-bit ID read",
+        device.read_u32(0) == DEVICE_ID,
+        &mut failures,
+    );
+    check(
+        "byte read",
+        device.read_u8(0) == (DEVICE_ID & 0xff) as u8,
+        &mut failures,
+    );
+    device.write_u64(8, 0x1122_3344_5566_7788);
+    check(
+        "64-bit store and load",
+        device.read_u64(8) == 0x1122_3344_5566_7788,
+        &mut failures,
+    );
+    device.write_u16(8, 0xAABB);
+    check(
+        "16-bit store merges",
+        device.read_u64(8) == 0x1122_3344_5566_AABB,
+        &mut failures,
+    );
+    check("16-bit load", device.read_u16(8) == 0xAABB, &mut failures);
+    check(
+        "LDRSB sign-extends",
+        device.read_i8_sign_extended(0x10) == -128,
+        &mut failures,
+    );
+    check(
+        "LDRSH sign-extends",
+        device.read_i16_sign_extended(0x10) == -128,
+        &mut failures,
+    );
+    check(
+        "LDRSW sign-extends",
+        device.read_i32_sign_extended(0x10) == -128,
+        &mut failures,
+    );
+    check(
+        "W load zero-extends",
+        device.read_u32(0x10) == 0xFFFF_FF80,
+        &mut failures,
+    );
+
+    if let Some(intid) = options::number("mmio", "irq") {
+        DEVICE_IRQ.store(intid as u32, Ordering::Relaxed);
+        DEVICE_BASE.store(base, Ordering::Relaxed);
+        if let Some(gicc) = gic::cpu_interface() {
+            gicc.init();
+        }
+        irq::set_handler(on_interrupt);
+        device.write_u32(0x18, 1);
+        timer::sleep_ms(5);
+        check(
+            "device interrupt delivered once",
+            DEVICE_INTERRUPTS.load(Ordering::Relaxed) == 1,
+            &mut failures,
+        );
+        check(
+            "line lowered by the handler",
+            device.read_u32(0x18) == 0,
+            &mut failures,
+        );
+    }
+    if failures == 0 {
+        println!("mmio: all ok");
+    }
+    psci::system_off()
+}
