@@ -26,6 +26,8 @@ struct CpuState {
     queue: Mutex<RunQueue>,
     /// IPC state of this CPU (only this CPU touches it).
     ipc: Mutex<IpcCpu>,
+    /// vCPU whose FP/SIMD state is in the registers.
+    fp_owner: AtomicUsize,
     /// vCPU whose state is in the hardware (only this CPU touches it).
     loaded: AtomicUsize,
     /// A request was posted for a vCPU homed here.
@@ -38,6 +40,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
     CpuState {
         queue: Mutex::new(RunQueue::new()),
         ipc: Mutex::new(IpcCpu::new()),
+        fp_owner: AtomicUsize::new(NONE),
         loaded: AtomicUsize::new(NONE),
         requests: AtomicBool::new(false),
         slice_end: Mutex::new(None),
@@ -147,6 +150,7 @@ fn process_requests(cpu: usize) {
                     st.loaded.store(NONE, Ordering::Relaxed);
                 }
                 partition::reset_context(v, entry, context, gic::is_v3());
+                forget_fp(id);
                 *v.power.lock() = Power::On;
                 st.queue.lock().set_runnable(id);
             }
@@ -172,6 +176,7 @@ pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
         st.loaded.store(NONE, Ordering::Relaxed);
     }
     st.queue.lock().set_off(id);
+    forget_fp(id);
     ipc::departed(id, v);
     let was_on = core::mem::replace(&mut *v.power.lock(), Power::Off) != Power::Off;
     if was_on {
@@ -185,8 +190,44 @@ fn save(cpu: usize, v: &Vcpu) {
     let ctx = v.ctx();
     let v3 = gic::is_v3();
     ctx.el1.save(v3);
-    ctx.fp.save();
     ctx.vgic.save(cpu, VTIMER_INTID);
+}
+
+/// CPTR_EL2 with RES1 bits (13:12, 9:0); TFP (bit 10) traps FP/SIMD use,
+/// at EL2 too (Arm ARM D17.2.30).
+const CPTR_EL2_RES1: u64 = 0x33ff;
+const CPTR_EL2_TFP: u64 = 1 << 10;
+
+/// FP/SIMD registers are switched lazily: they hold the state of this CPU's
+/// `fp_owner`, and any other vCPU runs with FP trapped until it first uses
+/// FP (`fp_trap`). Services and most guests' hot paths never touch FP, so a
+/// switch between them costs nothing here.
+fn arm_fp_trap(cpu: usize, id: usize) {
+    let owner = state(cpu).fp_owner.load(Ordering::Relaxed);
+    let tfp = if owner == id { 0 } else { CPTR_EL2_TFP };
+    CPTR_EL2.set(CPTR_EL2_RES1 | tfp);
+}
+
+/// The loaded vCPU `id` used FP/SIMD: move the FP registers to it.
+pub fn fp_trap(id: usize, v: &Vcpu) {
+    let st = state(this_index());
+    CPTR_EL2.set(CPTR_EL2_RES1);
+    isb();
+    let owner = st.fp_owner.swap(id, Ordering::Relaxed);
+    if owner != id {
+        if let Some(previous) = partition::vcpu(owner) {
+            previous.ctx().fp.save();
+        }
+        v.ctx().fp.restore();
+    }
+}
+
+/// Forgets vCPU `id`'s FP registers in the hardware (it stopped or was reset).
+pub fn forget_fp(id: usize) {
+    let st = state(this_index());
+    if st.fp_owner.load(Ordering::Relaxed) == id {
+        st.fp_owner.store(NONE, Ordering::Relaxed);
+    }
 }
 
 /// MDCR_EL2 for a partition: debug registers trap (TDA, TDOSA, TDRA), PMU
@@ -215,7 +256,6 @@ fn restore(cpu: usize, v: &Vcpu) {
     let ctx = v.ctx();
     let v3 = gic::is_v3();
     ctx.el1.restore(v3);
-    ctx.fp.restore();
     ctx.vgic.restore(cpu, VTIMER_INTID);
 }
 
@@ -331,6 +371,7 @@ fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
             save(cpu, old);
         }
         restore(cpu, v);
+        arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
         *st.slice_end.lock() = None;
     }

@@ -3,7 +3,7 @@
 //! virtual CPU interface, for GICv3 (system registers) and GICv2 (MMIO) behind
 //! one interface.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
 use kernel_core::MAX_CPUS;
@@ -68,6 +68,8 @@ struct Gic {
     cpu_masks: [AtomicU8; MAX_CPUS],
     /// MPIDR of each logical CPU (GICv3 SGI targeting, redistributor lookup).
     mpidrs: [u64; MAX_CPUS],
+    /// Each CPU's redistributor, once found (GICv3).
+    redists: [AtomicUsize; MAX_CPUS],
 }
 
 static GIC: Once<Gic> = Once::new();
@@ -120,6 +122,7 @@ pub fn init(frames: Frames, mpidrs: &[u64]) {
             ctrl,
             cpu_masks: [const { AtomicU8::new(0) }; MAX_CPUS],
             mpidrs: table,
+            redists: [const { AtomicUsize::new(0) }; MAX_CPUS],
         }
     });
 }
@@ -131,9 +134,16 @@ fn redistributor(g: &Gic, cpu: usize) -> Option<gicv3::Redistributor> {
     else {
         return None;
     };
+    let cached = g.redists.get(cpu)?.load(Ordering::Relaxed);
+    if cached != 0 {
+        // SAFETY: `cached` was found by `Redistributor::find` in the mapped GICR range.
+        return Some(unsafe { gicv3::Redistributor::at(cached) });
+    }
     let mpidr = *g.mpidrs.get(cpu)?;
     // SAFETY: the region is the mapped GICR range from the device tree.
-    unsafe { gicv3::Redistributor::find(gicr, gicr_size, mpidr) }
+    let found = unsafe { gicv3::Redistributor::find(gicr, gicr_size, mpidr) }?;
+    g.redists.get(cpu)?.store(found.base(), Ordering::Relaxed);
+    Some(found)
 }
 
 /// Per-CPU setup: CPU interface with EOImode = 1, the core's PPIs enabled,

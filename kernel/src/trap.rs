@@ -91,6 +91,12 @@ fn handle_sync(v: &Vcpu, p: &Partition) {
             }
             hypercall(&mut v.ctx().regs);
         }
+        ExceptionClass::FpAsimdAccess => {
+            // Lazy FP switching: give it its FP registers and retry.
+            if let Some((id, _)) = cpu::loaded() {
+                cpu::fp_trap(id, v);
+            }
+        }
         ExceptionClass::Wfx => {
             advance_pc(v, esr);
             if !esr::wfx_is_wfe(esr) {

@@ -156,6 +156,19 @@ impl Redistributor {
         None
     }
 
+    /// The redistributor at `base`, found earlier with [`Redistributor::find`].
+    ///
+    /// # Safety
+    /// `base` must be a mapped redistributor's RD_base.
+    pub const unsafe fn at(base: usize) -> Self {
+        Self { base }
+    }
+
+    /// Its RD_base.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
     fn rd(&self) -> &RedistRegs {
         // SAFETY: `find` located a mapped redistributor at `base`.
         unsafe { &*(self.base as *const RedistRegs) }
