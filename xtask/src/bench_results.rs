@@ -16,6 +16,12 @@ pub const BUDGETS: &[(&str, u64)] = &[
     // A null hypercall: trap, decode, dispatch, return. Kept short on purpose:
     // every IPC and console line pays it.
     ("hvc_null_roundtrip", 100),
+    // A CALL to a server on the same CPU and its REPLY_RECV: two traps and
+    // two vCPU switches.
+    ("ipc_call_reply_roundtrip", 400),
+    // A guest load from an emulated device window, forwarded to its service
+    // and completed with the reply.
+    ("mmio_emulated_read_roundtrip", 1200),
 ];
 
 /// The budget of a benchmark, if it has one.

@@ -1,7 +1,7 @@
 //! IPC scenarios. `echo-server slot=S` serves endpoint cap S forever,
 //! replying to each message with its words plus one. `ipc-client slot=S
-//! count=N` calls it N times and checks every reply, then checks the
-//! capability errors: `caps` runs only those checks (`slot=S` names a
+//! count=N [nslot=T]` calls it N times and checks every reply, then checks
+//! the capability errors: `caps` runs only those checks (`slot=S` names a
 //! call-only endpoint cap, `nslot=T` a signal-only notification cap).
 
 use abi::Error;
@@ -112,7 +112,8 @@ pub fn client() -> ! {
         }
     }
     println!("ipc-client: {count} calls, {failures} failures");
-    failures += check_caps(slot, None);
+    let notification_slot = options::number("ipc-client", "nslot").map(|n| n as u16);
+    failures += check_caps(slot, notification_slot);
     if failures == 0 {
         println!("ipc-client: all ok");
     }
