@@ -278,12 +278,16 @@ pub fn handle_irqs(cpu: usize) -> bool {
         match irq.intid {
             VTIMER_INTID => {
                 gic::priority_drop(irq);
-                let injected = loaded().is_some()
+                let target = loaded().and_then(|(_, v)| partition::partition(v.partition));
+                let injected = target.is_some()
                     && gic::inject(gic::VirtualIrq {
                         vintid: VTIMER_INTID,
                         pintid: Some(VTIMER_INTID),
                         priority: 0xA0,
                     });
+                if let Some(p) = target.filter(|_| injected) {
+                    Stats::bump(&p.stats.injected_irqs);
+                }
                 if !injected {
                     // No guest to take it: mask the timer so it cannot storm.
                     CNTV_CTL_EL0.set(CNTV_CTL_EL0.get() | 0b10);
