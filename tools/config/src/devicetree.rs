@@ -1,9 +1,11 @@
-//! Generates each partition's device tree: its RAM, vCPUs, PSCI, timer, GIC and
-//! boot arguments, at the guest-visible addresses of [`crate::guest_map`].
+//! Generates each partition's device tree: its RAM, vCPUs, PSCI, timer, GIC,
+//! PL011 UARTs and boot arguments, at the guest-visible addresses of
+//! [`crate::guest_map`] and the config.
 //!
 //! Bindings followed (Linux Documentation/devicetree/bindings): `memory.yaml`
 //! (dt-schema), `arm/cpus.yaml`, `arm/psci.yaml`, `timer/arm,arch_timer.yaml`,
-//! `interrupt-controller/arm,gic.yaml` and `arm,gic-v3.yaml`, `chosen.yaml`.
+//! `interrupt-controller/arm,gic.yaml` and `arm,gic-v3.yaml`, `chosen.yaml`,
+//! `serial/pl011.yaml`, `clock/fixed-clock.yaml`.
 
 use std::fmt;
 
@@ -12,13 +14,28 @@ use vm_fdt::FdtWriter;
 use crate::guest_map::{
     GICC_IPA, GICC_SIZE, GICD_IPA, GICD_V2_SIZE, GICD_V3_SIZE, GICR_FRAME_SIZE, GICR_IPA,
 };
-use crate::system::Partition;
+use crate::system::{DeviceKind, Partition};
 
-/// The GIC's phandle; it is the only node others refer to.
+/// The GIC's phandle.
 const GIC_PHANDLE: u32 = 1;
 
-/// First cell of a GIC interrupt specifier: 1 = PPI (arm,gic.yaml).
+/// The PL011s' clock's phandle.
+const UART_CLOCK_PHANDLE: u32 = 2;
+
+/// The PL011 reference and bus clock: 24 MHz, as on QEMU `virt` (hw/arm/virt.c
+/// `create_clock_node`); the emulated UART ignores baud rates, so any fixed
+/// rate Linux accepts would do.
+const UART_CLOCK_HZ: u32 = 24_000_000;
+
+/// First cell of a GIC interrupt specifier: 0 = SPI, 1 = PPI (arm,gic.yaml).
+const GIC_SPI: u32 = 0;
+/// See [`GIC_SPI`].
 const GIC_PPI: u32 = 1;
+
+/// First PPI INTID; a PPI specifier holds INTID − 16.
+const FIRST_PPI_INTID: u32 = 16;
+/// First SPI INTID; an SPI specifier holds INTID − 32.
+const FIRST_SPI_INTID: u32 = 32;
 
 /// Third cell of a GIC interrupt specifier: level-sensitive, active high.
 const IRQ_LEVEL_HIGH: u32 = 0x4;
@@ -26,7 +43,7 @@ const IRQ_LEVEL_HIGH: u32 = 0x4;
 /// Architected timer PPIs, in the order `arm,armv8-timer` lists them: secure
 /// EL1 physical, non-secure EL1 physical, EL1 virtual, EL2 physical. These are
 /// PPI numbers (INTID − 16): INTIDs 29, 30, 27, 26 (Arm BSA, "PPI assignments").
-const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
+pub(crate) const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
 
 /// The device-tree writer refused a node or property (a bug or an impossible
 /// value such as a NUL inside a string).
@@ -51,6 +68,7 @@ pub fn guest_device_tree(
     partition: &Partition,
     gic_version: u8,
 ) -> Result<Vec<u8>, DeviceTreeError> {
+    let uarts = uarts(partition);
     let mut fdt = FdtWriter::new()?;
     let root = fdt.begin_node("")?;
     fdt.property_string("compatible", "linux,dummy-virt")?;
@@ -61,6 +79,9 @@ pub fn guest_device_tree(
     let chosen = fdt.begin_node("chosen")?;
     if let Some(bootargs) = &partition.bootargs {
         fdt.property_string("bootargs", bootargs)?;
+    }
+    if let Some(console) = uarts.first() {
+        fdt.property_string("stdout-path", &format!("/{}", console.node_name()))?;
     }
     fdt.end_node(chosen)?;
 
@@ -75,9 +96,102 @@ pub fn guest_device_tree(
     write_psci(&mut fdt)?;
     write_timer(&mut fdt, partition.vcpus.len(), gic_version)?;
     write_gic(&mut fdt, partition.vcpus.len(), gic_version)?;
+    if !uarts.is_empty() {
+        write_uart_clock(&mut fdt)?;
+    }
+    for uart in &uarts {
+        write_pl011(&mut fdt, uart, partition.vcpus.len(), gic_version)?;
+    }
 
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
+}
+
+/// A PL011 the partition sees: emulated, or passed through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Uart {
+    ipa: u64,
+    size: u64,
+    /// Its interrupt as a guest INTID. Passed-through UARTs have none in the
+    /// tree: their IRQ reaches the partition through a notification.
+    irq: Option<u32>,
+}
+
+impl Uart {
+    fn node_name(&self) -> String {
+        format!("pl011@{:x}", self.ipa)
+    }
+}
+
+/// The partition's PL011s: emulated devices first, then passthrough, each in
+/// config order. The first is the console (`/chosen/stdout-path`).
+fn uarts(partition: &Partition) -> Vec<Uart> {
+    let emulated = partition
+        .devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::Pl011)
+        .map(|d| Uart {
+            ipa: d.ipa,
+            size: d.size,
+            irq: d.irq,
+        });
+    let passed_through = partition
+        .passthrough
+        .iter()
+        .filter(|p| p.kind == DeviceKind::Pl011)
+        .map(|p| Uart {
+            ipa: p.ipa,
+            size: p.size,
+            irq: None,
+        });
+    emulated.chain(passed_through).collect()
+}
+
+/// `/apb-pclk`: the fixed clock both PL011 clock inputs use (fixed-clock.yaml).
+fn write_uart_clock(fdt: &mut FdtWriter) -> Result<(), DeviceTreeError> {
+    let clock = fdt.begin_node("apb-pclk")?;
+    fdt.property_string("compatible", "fixed-clock")?;
+    fdt.property_u32("#clock-cells", 0)?;
+    fdt.property_u32("clock-frequency", UART_CLOCK_HZ)?;
+    fdt.property_string("clock-output-names", "clk24mhz")?;
+    fdt.property_phandle(UART_CLOCK_PHANDLE)?;
+    fdt.end_node(clock)?;
+    Ok(())
+}
+
+/// `/pl011@<ipa>` (pl011.yaml): an Arm PrimeCell UART. `clocks` names the
+/// UART reference clock, then the APB bus clock, as `clock-names` says.
+fn write_pl011(
+    fdt: &mut FdtWriter,
+    uart: &Uart,
+    vcpu_count: usize,
+    gic_version: u8,
+) -> Result<(), DeviceTreeError> {
+    let node = fdt.begin_node(&uart.node_name())?;
+    fdt.property_string_list(
+        "compatible",
+        vec!["arm,pl011".to_string(), "arm,primecell".to_string()],
+    )?;
+    fdt.property_array_u64("reg", &[uart.ipa, uart.size])?;
+    if let Some(intid) = uart.irq {
+        let specifier = if intid >= FIRST_SPI_INTID {
+            [GIC_SPI, intid - FIRST_SPI_INTID, IRQ_LEVEL_HIGH]
+        } else {
+            [
+                GIC_PPI,
+                intid.saturating_sub(FIRST_PPI_INTID),
+                ppi_flags(vcpu_count, gic_version),
+            ]
+        };
+        fdt.property_array_u32("interrupts", &specifier)?;
+    }
+    fdt.property_array_u32("clocks", &[UART_CLOCK_PHANDLE, UART_CLOCK_PHANDLE])?;
+    fdt.property_string_list(
+        "clock-names",
+        vec!["uartclk".to_string(), "apb_pclk".to_string()],
+    )?;
+    fdt.end_node(node)?;
+    Ok(())
 }
 
 /// `/cpus`: one `cpu@N` per vCPU; `reg` is the vCPU's MPIDR affinity, which

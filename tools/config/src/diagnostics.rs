@@ -65,6 +65,15 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Joins items as a sentence lists them: "a", "a and b", "a, b and c".
+pub(crate) fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// Collects diagnostics while a configuration is checked, turning the byte
 /// spans that `toml` records into line numbers.
 pub(crate) struct Reporter<'a> {
@@ -171,6 +180,15 @@ mod tests {
         assert_eq!(reporter.line_of(5), 3);
         assert_eq!(reporter.line_of(6), 4);
         assert_eq!(reporter.line_of(600), 4);
+    }
+
+    #[test]
+    fn lists_read_as_sentences() {
+        let items = |n: usize| -> Vec<String> { (1..=n).map(|i| i.to_string()).collect() };
+        assert_eq!(join_and(&items(0)), "");
+        assert_eq!(join_and(&items(1)), "1");
+        assert_eq!(join_and(&items(2)), "1 and 2");
+        assert_eq!(join_and(&items(4)), "1, 2, 3 and 4");
     }
 
     #[test]

@@ -8,25 +8,37 @@
 //! region with a block descriptor (Arm ARM D8.3 "Translation table descriptor
 //! formats": a level-2 block maps 2 MiB with 4 KiB granules); in particular a
 //! region with a 2 MiB-aligned IPA gets a 2 MiB-aligned PA.
+//!
+//! Shared regions come after all partition memory, each one physical
+//! allocation mapped into several partitions at possibly different IPAs. A
+//! shared region of at least 2 MiB whose mappings all have the same IPA
+//! modulo 2 MiB is placed congruent to them, so every mapping can use blocks;
+//! any other is only 4 KiB aligned, which costs no padding.
 
 use std::fmt;
 
 use kernel_core::manifest::CORE_RESERVED_BYTES;
 use platform::board::BoardSpec;
 
-use crate::system::Partition;
-use crate::units::{mib_rounded_down, mib_rounded_up, MIB};
+use crate::system::{Partition, SharedRegion};
+use crate::units::{mib_rounded_down, mib_rounded_up, KIB, MIB};
 
 /// Size of a level-2 stage-2 block with 4 KiB granules.
 pub const BLOCK_SIZE: u64 = 2 * MIB;
 
-/// The physical address backing each region of each partition.
+/// Stage-2 page size: the alignment of a shared region that cannot use blocks.
+const PAGE_SIZE: u64 = 4 * KIB;
+
+/// The physical address backing each region of each partition, and each
+/// shared region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryLayout {
     /// First byte partitions may use: the end of the core's reserve.
     pub core_end: u64,
     /// `region_pas[p][r]` backs region `r` of partition `p`.
     pub region_pas: Vec<Vec<u64>>,
+    /// `shared_pas[s]` backs shared region `s`.
+    pub shared_pas: Vec<u64>,
 }
 
 /// The partitions' memory does not fit between the core and the end of RAM.
@@ -64,12 +76,25 @@ pub fn core_end(board: &BoardSpec, image_end: u64) -> u64 {
     rounded.max(board.ram_base.saturating_add(board.firmware_reserved))
 }
 
+/// The residue modulo [`BLOCK_SIZE`] a shared region's PA must have so that
+/// every mapping can use blocks; `None` when blocks cannot help (smaller than
+/// a block, or mappings that disagree).
+fn shared_block_residue(region: &SharedRegion) -> Option<u64> {
+    if region.size < BLOCK_SIZE {
+        return None;
+    }
+    let mut residues = region.mappings.iter().map(|m| m.ipa % BLOCK_SIZE);
+    let first = residues.next()?;
+    residues.all(|r| r == first).then_some(first)
+}
+
 /// Lays out every region of every partition, top-down from the end of RAM
-/// (`board.ram_base + ram_size`), in config order.
+/// (`board.ram_base + ram_size`), in config order, then every shared region.
 pub fn lay_out(
     board: &BoardSpec,
     ram_size: u64,
     partitions: &[Partition],
+    shared: &[SharedRegion],
     image_end: u64,
 ) -> Result<MemoryLayout, LayoutError> {
     let ram_end = board.ram_base.saturating_add(ram_size);
@@ -90,6 +115,16 @@ pub fn lay_out(
         }
         region_pas.push(pas);
     }
+    let mut shared_pas = Vec::with_capacity(shared.len());
+    for region in shared {
+        let highest = top - i128::from(region.size);
+        let pa = match shared_block_residue(region) {
+            Some(residue) => highest - (highest - i128::from(residue)).rem_euclid(block),
+            None => highest - highest.rem_euclid(i128::from(PAGE_SIZE)),
+        };
+        shared_pas.push(pa);
+        top = pa;
+    }
     if top < i128::from(core_end) {
         let needed = i128::from(ram_end) - top;
         return Err(LayoutError {
@@ -100,17 +135,15 @@ pub fn lay_out(
         });
     }
     // Every PA is now in [core_end, ram_end), so the conversions cannot fail.
+    let to_u64 = |pa: i128| u64::try_from(pa).unwrap_or(0);
     let region_pas = region_pas
         .into_iter()
-        .map(|pas| {
-            pas.into_iter()
-                .map(|pa| u64::try_from(pa).unwrap_or(0))
-                .collect()
-        })
+        .map(|pas| pas.into_iter().map(to_u64).collect())
         .collect();
     Ok(MemoryLayout {
         core_end,
         region_pas,
+        shared_pas: shared_pas.into_iter().map(to_u64).collect(),
     })
 }
 
@@ -120,7 +153,7 @@ mod tests {
     use platform::board::{QEMU_VIRT, RPI4};
 
     use super::*;
-    use crate::system::{ImageSource, Perms, Region};
+    use crate::system::{ImageSource, Perms, Region, SharedMapping};
 
     fn partition(regions: &[(u64, u64)]) -> Partition {
         Partition {
@@ -142,6 +175,28 @@ mod tests {
                     ipa,
                     size,
                     perms: Perms::RWX,
+                })
+                .collect(),
+            supervisor: false,
+            caps: vec![],
+            devices: vec![],
+            passthrough: vec![],
+            line: 1,
+        }
+    }
+
+    fn shared(size: u64, ipas: &[u64]) -> SharedRegion {
+        SharedRegion {
+            name: "s".into(),
+            size,
+            mappings: ipas
+                .iter()
+                .enumerate()
+                .map(|(partition, &ipa)| SharedMapping {
+                    partition,
+                    ipa,
+                    perms: Perms::RW,
+                    line: 1,
                 })
                 .collect(),
             line: 1,
@@ -169,7 +224,7 @@ mod tests {
             partition(&[(0x4000_0000, 16 * MIB)]),
             partition(&[(0x4000_0000, 16 * MIB), (0x8000_0000, 4 * MIB)]),
         ];
-        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, 0x4010_0000).unwrap();
+        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, &[], 0x4010_0000).unwrap();
         let ram_end = 0x8000_0000;
         assert_eq!(layout.region_pas[0], [ram_end - 16 * MIB]);
         assert_eq!(
@@ -186,7 +241,7 @@ mod tests {
             (0x6000_0000, 6 * MIB),
             (0x7030_0000, 3 * MIB),
         ])];
-        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, 0x4010_0000).unwrap();
+        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, &[], 0x4010_0000).unwrap();
         let mut previous_start = 0x8000_0000;
         for (region, &pa) in parts[0].memory.iter().zip(&layout.region_pas[0]) {
             assert_eq!(pa % BLOCK_SIZE, region.ipa % BLOCK_SIZE, "{pa:#x}");
@@ -206,7 +261,7 @@ mod tests {
             partition(&[(0x4000_0000, 512 * MIB)]),
             partition(&[(0x4000_0000, 512 * MIB)]),
         ];
-        let err = lay_out(&QEMU_VIRT, 1 << 30, &parts, 0x4010_0000).unwrap_err();
+        let err = lay_out(&QEMU_VIRT, 1 << 30, &parts, &[], 0x4010_0000).unwrap_err();
         assert_eq!(err.needed, 1024 * MIB);
         assert_eq!(err.free, 1006 * MIB);
         assert_eq!(
@@ -215,7 +270,7 @@ mod tests {
         );
         // Exactly the free amount fits.
         let parts = [partition(&[(0x4000_0000, 1006 * MIB)])];
-        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, 0x4010_0000).unwrap();
+        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, &[], 0x4010_0000).unwrap();
         assert_eq!(layout.region_pas[0], [0x4120_0000]);
     }
 
@@ -224,7 +279,39 @@ mod tests {
         // A 4 KiB region at an IPA 4 KiB above a block boundary, then a
         // 2 MiB-aligned region: the second must skip to the next block below.
         let parts = [partition(&[(0x4000_1000, 0x1000), (0x5000_0000, 2 * MIB)])];
-        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, 0x4010_0000).unwrap();
+        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, &[], 0x4010_0000).unwrap();
         assert_eq!(layout.region_pas[0], [0x7fe0_1000, 0x7fc0_0000]);
+    }
+
+    #[test]
+    fn shared_regions_follow_partition_memory() {
+        let parts = [partition(&[(0x4000_0000, 16 * MIB)])];
+        let regions = [
+            // Small: 4 KiB aligned only, right below the partition.
+            shared(0x3000, &[0x5000_0000, 0x6000_1000]),
+            // Large, mappings agree modulo 2 MiB: congruent to them.
+            shared(4 * MIB, &[0x7010_0000, 0x8010_0000]),
+            // Large, mappings disagree: 4 KiB aligned, no padding.
+            shared(2 * MIB, &[0x7000_0000, 0x8000_1000]),
+        ];
+        let layout = lay_out(&QEMU_VIRT, 1 << 30, &parts, &regions, 0x4010_0000).unwrap();
+        let partition_pa = layout.region_pas[0][0];
+        assert_eq!(partition_pa, 0x8000_0000 - 16 * MIB);
+        assert_eq!(layout.shared_pas[0], partition_pa - 0x3000);
+        assert_eq!(layout.shared_pas[1] % BLOCK_SIZE, 0x10_0000);
+        assert!(layout.shared_pas[1] + 4 * MIB <= layout.shared_pas[0]);
+        assert_eq!(layout.shared_pas[2], layout.shared_pas[1] - 2 * MIB);
+        for pa in &layout.shared_pas {
+            assert_eq!(pa % PAGE_SIZE, 0);
+            assert!(*pa >= layout.core_end);
+        }
+    }
+
+    #[test]
+    fn shared_regions_count_towards_the_need() {
+        let parts = [partition(&[(0x4000_0000, 1000 * MIB)])];
+        let regions = [shared(8 * MIB, &[0x5000_0000])];
+        let err = lay_out(&QEMU_VIRT, 1 << 30, &parts, &regions, 0x4010_0000).unwrap_err();
+        assert_eq!(err.needed, 1008 * MIB);
     }
 }

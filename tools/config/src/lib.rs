@@ -86,6 +86,7 @@ mod layout;
 mod manifest;
 mod placement;
 mod schema;
+pub mod service_args;
 mod system;
 pub mod units;
 mod validate;
@@ -98,8 +99,9 @@ pub use layout::{lay_out, LayoutError, MemoryLayout, BLOCK_SIZE};
 pub use manifest::{build_manifest, manifest_board};
 pub use placement::{ImagePlacement, PlacementError};
 pub use system::{
-    Corruption, Ending, ImageSource, Partition, PartitionKind, Perms, Region, RestartPolicy,
-    System, TestSpec, VcpuDesc,
+    spans_overlap, CapObject, Capability, Corruption, DeviceKind, EmulatedDevice, Ending, Endpoint,
+    ImageSource, Notification, Partition, PartitionKind, Passthrough, Perms, Region, RestartPolicy,
+    SharedMapping, SharedRegion, System, TestSpec, VcpuDesc, VirtualIrq,
 };
 
 /// Reads, parses and checks a configuration file. Image files must exist and

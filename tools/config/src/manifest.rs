@@ -1,16 +1,31 @@
 //! Builds the boot manifest: places every image and device tree, lays out
 //! physical memory around the real size of the loaded image, and encodes the
 //! result with `kernel_core::manifest::build::encode`.
+//!
+//! Each partition's regions are, in order: its RAM (config order), the GICv2
+//! CPU interface (GICv2 only), its passthrough windows, then its shared
+//! mappings (in the order of the `[[shared]]` tables). Endpoints and
+//! notifications keep their config order as manifest indices; a capability
+//! on a partition names it by its config index.
 
 use kernel_core::manifest::build::{encode, PartitionSpec, SystemSpec};
-use kernel_core::manifest::{region_flags, Board, Manifest, RegionDesc, END_MARKER};
+use kernel_core::manifest::{
+    region_flags, Board, CapDesc, DeviceDesc, EndpointDesc, Manifest, NotificationDesc, RegionDesc,
+    END_MARKER, NO_INDEX,
+};
 use platform::board::{BoardSpec, QEMU_VIRT, RPI4};
 
 use crate::boot_blobs;
 use crate::diagnostics::ConfigError;
 use crate::guest_map::{GICC_IPA, GICC_SIZE};
-use crate::layout::lay_out;
+use crate::layout::{lay_out, MemoryLayout};
 use crate::system::{Partition, System};
+
+/// A manifest index from a config index (validation keeps every table far
+/// below `u32::MAX` entries).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(NO_INDEX)
+}
 
 /// The manifest's board number for a board running a GIC version.
 pub fn manifest_board(board: &BoardSpec, gic_version: u8) -> Option<Board> {
@@ -55,8 +70,8 @@ pub fn build_manifest(
     })?;
 
     let mut specs = Vec::with_capacity(images.len());
-    for (partition, image) in system.partitions.iter().zip(images) {
-        let spec = partition_spec(system, partition, image)
+    for (partition_index, (partition, image)) in system.partitions.iter().zip(images).enumerate() {
+        let spec = partition_spec(system, partition_index, partition, image)
             .map_err(|message| fail(Some(partition.line), message))?;
         specs.push(spec);
     }
@@ -67,10 +82,24 @@ pub fn build_manifest(
     let mut spec = SystemSpec {
         board,
         partitions: specs,
-        endpoints: Vec::new(),
-        notifications: Vec::new(),
-        supervisor: None,
-        fault_notification: None,
+        endpoints: system
+            .endpoints
+            .iter()
+            .map(|e| EndpointDesc {
+                server: index(e.server),
+            })
+            .collect(),
+        notifications: system
+            .notifications
+            .iter()
+            .map(|n| NotificationDesc {
+                irq: n.irq.unwrap_or(0),
+                virq_partition: n.virq.map_or(NO_INDEX, |v| index(v.partition)),
+                virq: n.virq.map_or(0, |v| v.intid),
+            })
+            .collect(),
+        supervisor: system.supervisor().map(index),
+        fault_notification: system.fault_notification().map(index),
     };
     let manifest_len = encode(&spec).len() as u64;
     let image_end = system
@@ -79,13 +108,17 @@ pub fn build_manifest(
         .saturating_add(kernel_footprint)
         .saturating_add(manifest_len)
         .saturating_add(END_MARKER.len() as u64);
-    let layout = lay_out(system.board, system.ram_size, &system.partitions, image_end)
-        .map_err(|error| fail(None, error.to_string()))?;
-    for (partition, pas) in spec.partitions.iter_mut().zip(&layout.region_pas) {
-        // RAM regions come first in each spec, in config order, as the layout has them.
-        for (region, &pa) in partition.regions.iter_mut().zip(pas) {
-            region.pa = pa;
-        }
+    let layout = lay_out(
+        system.board,
+        system.ram_size,
+        &system.partitions,
+        &system.shared,
+        image_end,
+    )
+    .map_err(|error| fail(None, error.to_string()))?;
+    for (partition_index, partition) in spec.partitions.iter_mut().enumerate() {
+        partition.regions = region_descs(system, partition_index, Some(&layout))
+            .map_err(|message| fail(None, message))?;
     }
     let manifest = encode(&spec);
 
@@ -109,28 +142,34 @@ pub fn build_manifest(
     Ok(manifest)
 }
 
-/// A partition's manifest record, with placeholder PAs (each region's IPA).
-fn partition_spec(
+/// A partition's regions. Without a layout the PAs are placeholders (each
+/// RAM region's IPA, 0 for shared memory): the manifest's length does not
+/// depend on them.
+fn region_descs(
     system: &System,
-    partition: &Partition,
-    image: &[u8],
-) -> Result<PartitionSpec, String> {
+    partition_index: usize,
+    layout: Option<&MemoryLayout>,
+) -> Result<Vec<RegionDesc>, String> {
+    let partition = system
+        .partitions
+        .get(partition_index)
+        .ok_or_else(|| format!("partition {partition_index} does not exist"))?;
     let who = format!("partition \"{}\"", partition.name);
-    if image.is_empty() {
-        return Err(format!("{who}: its image is empty"));
-    }
-    let blobs = boot_blobs::prepare(partition, system.gic, image, image.len() as u64)
-        .map_err(|error| format!("{who}: {error}"))?;
+    let ram_pas = layout.and_then(|l| l.region_pas.get(partition_index));
     let mut regions: Vec<RegionDesc> = partition
         .memory
         .iter()
-        .map(|region| RegionDesc {
+        .enumerate()
+        .map(|(r, region)| RegionDesc {
             ipa: region.ipa,
-            pa: region.ipa,
+            pa: ram_pas
+                .and_then(|pas| pas.get(r).copied())
+                .unwrap_or(region.ipa),
             size: region.size,
             flags: region.perms.region_flags(),
         })
         .collect();
+    let device_rw = region_flags::DEVICE | region_flags::READ | region_flags::WRITE;
     if system.gic == 2 {
         // A GICv2 guest programs its CPU interface through MMIO: map the
         // board's virtual CPU interface (GICV) where the guest's device tree
@@ -145,9 +184,48 @@ fn partition_spec(
             ipa: GICC_IPA,
             pa: gicv,
             size: GICC_SIZE,
-            flags: region_flags::DEVICE | region_flags::READ | region_flags::WRITE,
+            flags: device_rw,
         });
     }
+    regions.extend(partition.passthrough.iter().map(|p| RegionDesc {
+        ipa: p.ipa,
+        pa: p.pa,
+        size: p.size,
+        flags: device_rw,
+    }));
+    for (s, shared) in system.shared.iter().enumerate() {
+        let pa = layout
+            .and_then(|l| l.shared_pas.get(s).copied())
+            .unwrap_or(0);
+        for mapping in shared
+            .mappings
+            .iter()
+            .filter(|m| m.partition == partition_index)
+        {
+            regions.push(RegionDesc {
+                ipa: mapping.ipa,
+                pa,
+                size: shared.size,
+                flags: region_flags::SHARED | mapping.perms.region_flags(),
+            });
+        }
+    }
+    Ok(regions)
+}
+
+/// A partition's manifest record, with placeholder PAs (see [`region_descs`]).
+fn partition_spec(
+    system: &System,
+    partition_index: usize,
+    partition: &Partition,
+    image: &[u8],
+) -> Result<PartitionSpec, String> {
+    let who = format!("partition \"{}\"", partition.name);
+    if image.is_empty() {
+        return Err(format!("{who}: its image is empty"));
+    }
+    let blobs = boot_blobs::prepare(partition, system.gic, image, image.len() as u64)
+        .map_err(|error| format!("{who}: {error}"))?;
     Ok(PartitionSpec {
         name: partition.name.clone(),
         kind: partition.kind,
@@ -160,9 +238,29 @@ fn partition_spec(
         max_restarts: partition.max_restarts,
         restart_window_ms: partition.restart_window_ms,
         vcpus: partition.vcpus.clone(),
-        regions,
-        caps: Vec::new(),
-        devices: Vec::new(),
+        regions: region_descs(system, partition_index, None)?,
+        caps: partition
+            .caps
+            .iter()
+            .map(|cap| CapDesc {
+                slot: cap.slot,
+                kind: cap.object.kind(),
+                rights: cap.rights,
+                object: index(cap.object.index()),
+                badge: cap.badge,
+            })
+            .collect(),
+        devices: partition
+            .devices
+            .iter()
+            .map(|device| DeviceDesc {
+                ipa: device.ipa,
+                size: device.size,
+                endpoint: index(device.endpoint),
+                virq: device.irq.unwrap_or(0),
+                badge: device.badge,
+            })
+            .collect(),
         entry_ipa: blobs.image.image_ipa,
         image: image.to_vec(),
         image_ipa: blobs.image.image_ipa,

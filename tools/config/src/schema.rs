@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::system::{Corruption, Ending};
+use crate::system::{Corruption, DeviceKind, Ending};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -17,6 +17,12 @@ pub(crate) struct RawConfig {
     pub board: Spanned<RawBoard>,
     #[serde(default)]
     pub partition: Vec<Spanned<RawPartition>>,
+    #[serde(default)]
+    pub endpoint: Vec<Spanned<RawEndpoint>>,
+    #[serde(default)]
+    pub notification: Vec<Spanned<RawNotification>>,
+    #[serde(default)]
+    pub shared: Vec<Spanned<RawShared>>,
     pub test: Option<Spanned<RawTest>>,
 }
 
@@ -65,6 +71,13 @@ pub(crate) struct RawPartition {
     pub vcpu: Vec<Spanned<RawVcpu>>,
     #[serde(default)]
     pub memory: Vec<Spanned<RawRegion>>,
+    pub supervisor: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub cap: Vec<Spanned<RawCap>>,
+    #[serde(default)]
+    pub device: Vec<Spanned<RawDevice>>,
+    #[serde(default)]
+    pub passthrough: Vec<Spanned<RawPassthrough>>,
 }
 
 /// `[[partition.vcpu]]`.
@@ -82,6 +95,86 @@ pub(crate) struct RawRegion {
     pub ipa: Spanned<i64>,
     pub size: Spanned<toml::Value>,
     pub perms: Option<Spanned<String>>,
+}
+
+/// `[[partition.cap]]`: exactly one of `endpoint`, `notification`, `partition`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCap {
+    pub slot: Spanned<i64>,
+    pub endpoint: Option<Spanned<String>>,
+    pub notification: Option<Spanned<String>>,
+    pub partition: Option<Spanned<String>>,
+    pub rights: Spanned<Vec<Spanned<String>>>,
+    pub badge: Option<Spanned<i64>>,
+}
+
+/// `[[partition.device]]`: an emulated device window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDevice {
+    pub kind: DeviceKind,
+    pub ipa: Spanned<i64>,
+    pub size: Spanned<toml::Value>,
+    pub irq: Option<Spanned<i64>>,
+    pub endpoint: Spanned<String>,
+    pub badge: Option<Spanned<i64>>,
+}
+
+/// `[[partition.passthrough]]`: physical MMIO mapped into the partition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPassthrough {
+    #[serde(default)]
+    pub kind: DeviceKind,
+    pub pa: Spanned<i64>,
+    pub ipa: Spanned<i64>,
+    pub size: Spanned<toml::Value>,
+}
+
+/// `[[endpoint]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEndpoint {
+    pub name: Spanned<String>,
+    pub server: Spanned<String>,
+}
+
+/// `[[notification]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotification {
+    pub name: Spanned<String>,
+    pub irq: Option<Spanned<i64>>,
+    pub virq: Option<Spanned<RawVirq>>,
+    pub faults: Option<Spanned<bool>>,
+}
+
+/// `virq = { partition = "...", irq = N }` of a notification.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVirq {
+    pub partition: Spanned<String>,
+    pub irq: Spanned<i64>,
+}
+
+/// `[[shared]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShared {
+    pub name: Spanned<String>,
+    pub size: Spanned<toml::Value>,
+    #[serde(default)]
+    pub map: Vec<Spanned<RawSharedMap>>,
+}
+
+/// `[[shared.map]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSharedMap {
+    pub partition: Spanned<String>,
+    pub ipa: Spanned<i64>,
+    pub perms: Spanned<String>,
 }
 
 /// `[test]`.

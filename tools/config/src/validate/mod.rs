@@ -1,13 +1,28 @@
 //! Checks a configuration and turns it into a [`System`]. Every problem is
 //! reported (not just the first) with the line of the value at fault; checks
 //! that depend on a value already found bad are skipped rather than repeated.
+//!
+//! Each declaration is first checked on its own (partitions with their
+//! capabilities and devices, endpoints, notifications, shared regions), with
+//! names resolved through a symbol table built beforehand; then the rules
+//! that relate declarations to each other run over those that passed
+//! ([`address_space`], [`ipc`]).
 
+mod address_space;
+mod capabilities;
+mod devices;
+mod interrupts;
+mod ipc;
+mod names;
+mod objects;
 mod partition;
+mod window;
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use kernel_core::manifest::{MAX_PARTITIONS, MAX_REGIONS, MAX_VCPUS};
+use kernel_core::manifest::{
+    MAX_CAPS, MAX_DEVICES, MAX_ENDPOINTS, MAX_NOTIFICATIONS, MAX_PARTITIONS, MAX_REGIONS, MAX_VCPUS,
+};
 use platform::board::{self, BoardSpec};
 use toml::Spanned;
 
@@ -15,8 +30,10 @@ use crate::diagnostics::{ConfigError, Reporter};
 use crate::layout::lay_out;
 use crate::manifest::manifest_board;
 use crate::schema::{RawBoard, RawConfig, RawTest};
-use crate::system::{System, TestSpec};
+use crate::service_args::add_service_bootargs;
+use crate::system::{Endpoint, Notification, Partition, SharedRegion, System, TestSpec};
 use crate::units::{format_size, parse_size, MIB, SIZE_HINT};
+use names::{SeenNames, Symbols};
 
 /// Longest `[test] timeout`, in seconds.
 const MAX_TEST_TIMEOUT_S: i64 = 1800;
@@ -34,6 +51,63 @@ pub(crate) struct CheckedBoard {
     pub memory_line: usize,
 }
 
+/// The declarations that passed their own checks, indexed like the config
+/// (`None` where a declaration has a problem), for the whole-system rules.
+pub(crate) struct Checked<'a> {
+    partitions: &'a [Option<Partition>],
+    endpoints: &'a [Option<Endpoint>],
+    notifications: &'a [Option<Notification>],
+    shared: &'a [Option<SharedRegion>],
+    symbols: &'a Symbols,
+    /// Some partition says `supervisor = true`, even if it has problems.
+    supervisor_declared: bool,
+}
+
+impl Checked<'_> {
+    /// The partitions that passed, with their config indices.
+    fn partitions(&self) -> impl Iterator<Item = (usize, &Partition)> + '_ {
+        flatten_indexed(self.partitions)
+    }
+
+    /// Partition `index`, if it passed.
+    fn partition(&self, index: usize) -> Option<&Partition> {
+        self.partitions.get(index).and_then(Option::as_ref)
+    }
+
+    /// The name of partition `index`, whether or not it passed.
+    fn partition_name(&self, index: usize) -> &str {
+        self.symbols.table(names::Namespace::Partition).name(index)
+    }
+
+    /// The endpoints that passed, with their config indices.
+    fn endpoints(&self) -> impl Iterator<Item = (usize, &Endpoint)> + '_ {
+        flatten_indexed(self.endpoints)
+    }
+
+    /// Endpoint `index`, if it passed.
+    fn endpoint(&self, index: usize) -> Option<&Endpoint> {
+        self.endpoints.get(index).and_then(Option::as_ref)
+    }
+
+    /// The notifications that passed, with their config indices.
+    fn notifications(&self) -> impl Iterator<Item = (usize, &Notification)> + '_ {
+        flatten_indexed(self.notifications)
+    }
+
+    /// The shared regions that passed.
+    fn shared_regions(&self) -> impl Iterator<Item = &SharedRegion> + '_ {
+        self.shared.iter().flatten()
+    }
+}
+
+/// The `Some` items of `items` with their indices.
+fn flatten_indexed<T>(items: &[Option<T>]) -> impl Iterator<Item = (usize, &T)> + '_ {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| item.as_ref().map(|item| (index, item)))
+}
+
 /// Parses and checks `text`, the contents of `path`.
 pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
     let mut report = Reporter::new(path, text);
@@ -42,6 +116,7 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
         Err(error) => return Err(report.parse_error(&error)),
     };
     let config_dir = path.parent().unwrap_or(Path::new(""));
+    let symbols = Symbols::new(&raw);
 
     let board = check_board(&raw.board, &mut report);
 
@@ -57,23 +132,45 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
             ),
         );
     }
-    let mut names_seen = HashMap::new();
-    let mut partitions = Vec::new();
-    let mut image_lines = Vec::new();
-    for raw_partition in &raw.partition {
+    let mut partition_names = SeenNames::new();
+    let mut partitions = Vec::with_capacity(raw.partition.len());
+    let mut image_lines = Vec::with_capacity(raw.partition.len());
+    for (index, raw_partition) in raw.partition.iter().enumerate() {
         let checked = partition::check(
             raw_partition,
+            index,
             board.as_ref(),
             config_dir,
-            &mut names_seen,
+            &mut partition_names,
+            &symbols,
             &mut report,
         );
-        if let Some((partition, image_line)) = checked {
-            partitions.push(partition);
-            image_lines.push(image_line);
-        }
+        let (partition, image_line) = checked.unzip();
+        partitions.push(partition);
+        image_lines.push(image_line);
     }
-    check_totals(&partitions, board.as_ref(), &mut report);
+    let mut object_names = SeenNames::new();
+    let endpoints =
+        objects::check_endpoints(&raw.endpoint, &symbols, &mut object_names, &mut report);
+    let notifications =
+        objects::check_notifications(&raw.notification, &symbols, &mut object_names, &mut report);
+    let shared = objects::check_shared(&raw.shared, &symbols, &mut object_names, &mut report);
+    let checked = Checked {
+        partitions: &partitions,
+        endpoints: &endpoints,
+        notifications: &notifications,
+        shared: &shared,
+        symbols: &symbols,
+        supervisor_declared: raw.partition.iter().any(|p| {
+            p.get_ref()
+                .supervisor
+                .as_ref()
+                .is_some_and(|s| *s.get_ref())
+        }),
+    };
+    address_space::check(&checked, &mut report);
+    ipc::check(&checked, &mut report);
+    check_totals(&checked, board.as_ref(), &mut report);
     let test = raw.test.as_ref().map(|t| check_test(t, &mut report));
 
     let Some(board) = board else {
@@ -82,27 +179,34 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
     if report.has_errors() {
         return Err(finish_with_errors(report));
     }
-    let system = System {
+    // No problem was reported, so every declaration passed and each list
+    // keeps its config indices.
+    let mut system = System {
         path: path.to_path_buf(),
         board: board.spec,
         cpus: board.cpus,
         ram_size: board.ram_size,
         gic: board.gic,
-        partitions,
+        partitions: partitions.into_iter().flatten().collect(),
+        endpoints: endpoints.into_iter().flatten().collect(),
+        notifications: notifications.into_iter().flatten().collect(),
+        shared: shared.into_iter().flatten().collect(),
         test: test.flatten(),
     };
+    add_service_bootargs(&mut system);
 
     // Checks that need the whole system: image files fit with their device
     // trees, and all partition memory fits in RAM. The kernel and manifest sizes
     // are not known yet, so the layout assumes an empty image; `build_manifest`
     // repeats it with the real sizes.
-    for (partition, image_line) in system.partitions.iter().zip(&image_lines) {
+    for (partition, image_line) in system.partitions.iter().zip(image_lines.iter().flatten()) {
         partition::check_image_fits(partition, system.gic, *image_line, &mut report);
     }
     if let Err(error) = lay_out(
         system.board,
         system.ram_size,
         &system.partitions,
+        &system.shared,
         system.board.kernel_load,
     ) {
         report.at_line(Some(board.memory_line), error.to_string());
@@ -266,11 +370,8 @@ fn check_board(raw: &Spanned<RawBoard>, report: &mut Reporter<'_>) -> Option<Che
 }
 
 /// Limits the manifest puts on the whole system.
-fn check_totals(
-    partitions: &[crate::system::Partition],
-    board: Option<&CheckedBoard>,
-    report: &mut Reporter<'_>,
-) {
+fn check_totals(checked: &Checked<'_>, board: Option<&CheckedBoard>, report: &mut Reporter<'_>) {
+    let partitions: Vec<&Partition> = checked.partitions().map(|(_, p)| p).collect();
     let vcpus: usize = partitions.iter().map(|p| p.vcpus.len()).sum();
     if vcpus > MAX_VCPUS {
         report.whole_file(format!(
@@ -278,15 +379,46 @@ fn check_totals(
         ));
     }
     // A GICv2 partition also gets a device region for its CPU interface.
-    let device_regions = match board {
+    let gic_regions = match board {
         Some(board) if board.gic == 2 => partitions.len(),
         _ => 0,
     };
-    let regions = partitions.iter().map(|p| p.memory.len()).sum::<usize>() + device_regions;
+    let shared_mappings: usize = checked.shared_regions().map(|r| r.mappings.len()).sum();
+    let regions = partitions
+        .iter()
+        .map(|p| p.memory.len() + p.passthrough.len())
+        .sum::<usize>()
+        + gic_regions
+        + shared_mappings;
     if regions > MAX_REGIONS {
         report.whole_file(format!(
-            "the partitions have {regions} memory regions in all (GIC windows included), but the core supports at most {MAX_REGIONS}"
+            "the partitions have {regions} memory regions in all (GIC windows, passthrough and shared mappings included), but the core supports at most {MAX_REGIONS}"
         ));
+    }
+    let limits = [
+        (
+            "capabilities",
+            partitions.iter().map(|p| p.caps.len()).sum::<usize>(),
+            MAX_CAPS,
+        ),
+        (
+            "emulated devices",
+            partitions.iter().map(|p| p.devices.len()).sum::<usize>(),
+            MAX_DEVICES,
+        ),
+        ("endpoints", checked.endpoints.len(), MAX_ENDPOINTS),
+        (
+            "notifications",
+            checked.notifications.len(),
+            MAX_NOTIFICATIONS,
+        ),
+    ];
+    for (what, count, max) in limits {
+        if count > max {
+            report.whole_file(format!(
+                "the system has {count} {what}, but the core supports at most {max}"
+            ));
+        }
     }
 }
 

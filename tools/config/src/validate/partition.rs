@@ -1,32 +1,29 @@
-//! Checks one `[[partition]]` table: name, image source, restart policy, vCPUs
-//! and memory regions.
+//! Checks one `[[partition]]` table on its own: name, image source, restart
+//! policy, supervisor flag, vCPUs, memory regions, and (through their own
+//! modules) its capabilities and devices.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use kernel_core::manifest::{MAX_NAME_LEN, MAX_VCPUS_PER_PARTITION};
+use kernel_core::manifest::MAX_VCPUS_PER_PARTITION;
 use toml::Spanned;
 
-use super::{size_value, CheckedBoard};
+use super::capabilities::check_caps;
+use super::devices::{check_devices, check_passthrough};
+use super::names::{check_name, SeenNames, Symbols};
+use super::window::{check_base, check_end, check_size, describe, Space};
+use super::CheckedBoard;
 use crate::boot_blobs;
 use crate::diagnostics::Reporter;
-use crate::guest_map::DEVICE_WINDOW;
+use crate::guest_map::GIC_WINDOW;
 use crate::placement::IMAGE_HEADER_LEN;
 use crate::schema::{RawKind, RawPartition, RawRegion, RawRestart, RawVcpu};
+use crate::service_args;
 use crate::system::{
     ImageSource, Partition, PartitionKind, Perms, Region, RestartPolicy, VcpuDesc,
 };
-use crate::units::{format_size, parse_duration_ms, DURATION_HINT, KIB};
-
-/// Stage-2 page size: regions are made of whole 4 KiB pages.
-const PAGE_SIZE: u64 = 4 * KIB;
-
-/// End of the IPA space partitions may use: 40 bits (1 TiB), which every
-/// supported CPU can translate (Cortex-A72's ID_AA64MMFR0_EL1.PARange is 44
-/// bits; Arm ARM D8.1.6 lets VTCR_EL2.T0SZ pick any smaller IPA size).
-const IPA_LIMIT: u64 = 1 << 40;
+use crate::units::{parse_duration_ms, DURATION_HINT};
 
 /// `priority` of a vCPU that does not give one.
 const DEFAULT_PRIORITY: u8 = 10;
@@ -37,13 +34,15 @@ const MAX_RESTARTS: u32 = 1000;
 /// Longest cargo package name (cargo refuses longer ones).
 const MAX_PROGRAM_NAME_LEN: usize = 64;
 
-/// Checks one partition. Returns it, with the line its image source is
-/// written on, if it is valid.
+/// Checks partition `index` (its position in the config). Returns it, with
+/// the line its image source is written on, if it is valid.
 pub(super) fn check(
     raw: &Spanned<RawPartition>,
+    index: usize,
     board: Option<&CheckedBoard>,
     config_dir: &Path,
-    names_seen: &mut HashMap<String, usize>,
+    names_seen: &mut SeenNames,
+    symbols: &Symbols,
     report: &mut Reporter<'_>,
 ) -> Option<(Partition, usize)> {
     let header_line = report.line_of(raw.span().start);
@@ -51,21 +50,18 @@ pub(super) fn check(
     let errors_before = report.count();
 
     let name = raw.name.get_ref().clone();
-    check_name(&raw.name, names_seen, report);
+    check_name("partition", &raw.name, names_seen, report);
     let who = format!("partition \"{name}\"");
 
     let source = check_source(raw, header_line, config_dir, &who, report);
-    if let Some(bootargs) = &raw.bootargs {
-        if bootargs.get_ref().contains('\0') {
-            report.at(
-                bootargs.span(),
-                format!("{who}: bootargs must not contain a NUL character"),
-            );
-        }
-    }
+    check_bootargs(raw, &who, report);
     let (restart, max_restarts, restart_window_ms) = check_restart(raw, header_line, &who, report);
+    let supervisor = check_supervisor_flag(raw, &who, report);
     let vcpus = check_vcpus(&raw.vcpu, header_line, board, &who, report);
     let memory = check_memory(&raw.memory, header_line, &who, report);
+    let caps = check_caps(&raw.cap, symbols, &who, report);
+    let devices = check_devices(&raw.device, index, symbols, &who, report);
+    let passthrough = check_passthrough(&raw.passthrough, board, &who, report);
 
     let (source, image_line) = source?;
     if report.count() != errors_before {
@@ -85,51 +81,52 @@ pub(super) fn check(
         pmu: raw.pmu,
         vcpus,
         memory,
+        supervisor,
+        caps,
+        devices,
+        passthrough,
         line: header_line,
     };
     Some((partition, image_line))
 }
 
-/// Names are 1..=32 characters from `[a-z0-9_-]` (they prefix console lines
-/// and appear in the manifest) and unique.
-fn check_name(
-    name: &Spanned<String>,
-    names_seen: &mut HashMap<String, usize>,
-    report: &mut Reporter<'_>,
-) {
-    let text = name.get_ref();
-    let line = report.line_of(name.span().start);
-    if text.is_empty() {
-        report.at(name.span(), "partition name must not be empty");
-    } else if text.len() > MAX_NAME_LEN {
+/// Bootargs hold no NUL (the device tree stores them as a C string), and a
+/// service's bootargs leave alone the keys the tool generates for it.
+fn check_bootargs(raw: &RawPartition, who: &str, report: &mut Reporter<'_>) {
+    let Some(bootargs) = &raw.bootargs else {
+        return;
+    };
+    if bootargs.get_ref().contains('\0') {
         report.at(
-            name.span(),
-            format!(
-                "partition name \"{text}\" is {} characters long; at most {MAX_NAME_LEN} are allowed",
-                text.chars().count()
-            ),
-        );
-    } else if !text
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-    {
-        report.at(
-            name.span(),
-            format!(
-                "partition name \"{text}\" has characters other than lowercase letters, digits, \"_\" and \"-\""
-            ),
+            bootargs.span(),
+            format!("{who}: bootargs must not contain a NUL character"),
         );
     }
-    if let Some(first_line) = names_seen.get(text) {
-        report.at(
-            name.span(),
-            format!(
-                "partition name \"{text}\" is already used by the partition on line {first_line}"
-            ),
-        );
-    } else {
-        names_seen.insert(text.clone(), line);
+    if matches!(raw.kind, RawKind::Service) {
+        for key in service_args::generated_keys_in(bootargs.get_ref()) {
+            report.at(
+                bootargs.span(),
+                format!(
+                    "{who}: bootargs set {key}=, which the tool generates for service partitions from their capabilities and devices"
+                ),
+            );
+        }
     }
+}
+
+/// `supervisor = true` only on a service partition.
+fn check_supervisor_flag(raw: &RawPartition, who: &str, report: &mut Reporter<'_>) -> bool {
+    let Some(flag) = &raw.supervisor else {
+        return false;
+    };
+    let supervisor = *flag.get_ref();
+    if supervisor && matches!(raw.kind, RawKind::Guest) {
+        report.at(
+            flag.span(),
+            format!("{who} is a guest, but the supervisor must be a service partition (kind = \"service\")"),
+        );
+    }
+    supervisor
 }
 
 /// Exactly one of `program` and `image`; an image file must exist. Returns the
@@ -351,7 +348,7 @@ fn check_vcpus(
 }
 
 /// At least one region; each page aligned, non-empty, inside the IPA space,
-/// clear of the guest device window and of the partition's other regions. The
+/// clear of the guest's GIC window and of the partition's other regions. The
 /// first holds the image, so it must be executable.
 fn check_memory(
     raw: &[Spanned<RawRegion>],
@@ -371,15 +368,18 @@ fn check_memory(
             continue;
         };
         let ipa_span = spanned.get_ref().ipa.span();
-        let describe = |r: &Region| format!("{:#x}..{:#x}", r.ipa, r.end());
-        if region.ipa < DEVICE_WINDOW.end && DEVICE_WINDOW.start < region.end() {
+        let gic = Region {
+            ipa: GIC_WINDOW.start,
+            size: GIC_WINDOW.end - GIC_WINDOW.start,
+            perms: Perms::RW,
+        };
+        if region.overlaps(&gic) {
             report.at(
                 ipa_span.clone(),
                 format!(
-                    "{who}: memory region {} overlaps the guest device window {:#x}..{:#x} (GIC and UART)",
-                    describe(&region),
-                    DEVICE_WINDOW.start,
-                    DEVICE_WINDOW.end
+                    "{who}: memory region {} overlaps the guest's GIC window {}",
+                    describe(region.ipa, region.size),
+                    describe(gic.ipa, gic.size)
                 ),
             );
         }
@@ -388,8 +388,8 @@ fn check_memory(
                 ipa_span.clone(),
                 format!(
                     "{who}: memory region {} overlaps region {} of the same partition",
-                    describe(&region),
-                    describe(earlier)
+                    describe(region.ipa, region.size),
+                    describe(earlier.ipa, earlier.size)
                 ),
             );
         }
@@ -405,44 +405,9 @@ fn check_region(
     who: &str,
     report: &mut Reporter<'_>,
 ) -> Option<Region> {
-    let ipa = match u64::try_from(*raw.ipa.get_ref()) {
-        Ok(ipa) if ipa % PAGE_SIZE == 0 => Some(ipa),
-        Ok(ipa) => {
-            report.at(
-                raw.ipa.span(),
-                format!("{who}: memory region ipa {ipa:#x} is misaligned: it must be a multiple of 4 KiB"),
-            );
-            None
-        }
-        Err(_) => {
-            report.at(
-                raw.ipa.span(),
-                format!("{who}: memory region ipa {} is negative", raw.ipa.get_ref()),
-            );
-            None
-        }
-    };
-    let size = size_value(&raw.size, &format!("{who}: memory region size"), report);
-    let size = match size {
-        Some(0) => {
-            report.at(
-                raw.size.span(),
-                format!("{who}: memory region size must not be 0"),
-            );
-            None
-        }
-        Some(size) if size % PAGE_SIZE != 0 => {
-            report.at(
-                raw.size.span(),
-                format!(
-                    "{who}: memory region size {} is not a multiple of 4 KiB",
-                    format_size(size)
-                ),
-            );
-            None
-        }
-        other => other,
-    };
+    let what = format!("{who}: memory region");
+    let ipa = check_base(&raw.ipa, Space::Ipa, &what, report);
+    let size = check_size(&raw.size, &what, report);
     let perms = match &raw.perms {
         None if is_first => Some(Perms::RWX),
         None => Some(Perms::RW),
@@ -468,14 +433,7 @@ fn check_region(
         }
     };
     let (ipa, size, perms) = (ipa?, size?, perms?);
-    if ipa.checked_add(size).is_none_or(|end| end > IPA_LIMIT) {
-        report.at(
-            raw.ipa.span(),
-            format!(
-                "{who}: memory region at {ipa:#x} of {} ends beyond the 1 TiB IPA space",
-                format_size(size)
-            ),
-        );
+    if !check_end(&raw.ipa, (ipa, size), Space::Ipa, &what, report) {
         return None;
     }
     Some(Region { ipa, size, perms })
