@@ -116,6 +116,7 @@ fn serve_control(vcpu: usize) -> ! {
         let error = service::serve_control(&Core, settings, Endpoint(slot.0), &mut Console);
         Console.event(Event::ControlFailed { vcpu, error });
     }
-    psci::cpu_off();
+    // CPU_OFF returns only if the core refused it; then wait forever.
+    let _refused = psci::cpu_off();
     psci::park()
 }
