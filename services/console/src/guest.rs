@@ -1,0 +1,323 @@
+//! One guest's console: its emulated PL011, the line its output is being
+//! assembled into, and its bounded log. Turns each MMIO access message into
+//! the reply the core completes the access with, and received bytes into
+//! the guest's receive FIFO.
+
+use crate::log_ring::LogRing;
+use crate::pl011_model::{Pl011Model, WINDOW_SIZE};
+use crate::terminal::GuestOutput;
+use abi::ipc::mmio::Access;
+use bulkhead_runtime::ipc::Message;
+use bulkhead_runtime::line_buffer::LineBuffer;
+
+/// Reply word 1 when the device's interrupt line is low after the access.
+pub const LINE_LOW: u64 = 0;
+/// Reply word 1 when it is high.
+pub const LINE_HIGH: u64 = 1;
+
+/// The reply to an access: word 0 = the value a load reads (ignored for a
+/// store), word 1 = the interrupt line level afterwards.
+pub fn access_reply(value: u64, line_high: bool) -> Message {
+    [value, if line_high { LINE_HIGH } else { LINE_LOW }, 0, 0, 0]
+}
+
+/// What delivering received bytes did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reception {
+    /// Bytes that found the receive FIFO full and were lost.
+    pub dropped: usize,
+    /// The interrupt line went from low to high: the guest must be told
+    /// (it is not inside an access whose reply would carry the level).
+    pub raised: bool,
+}
+
+/// The console state of one guest.
+#[derive(Debug)]
+pub struct GuestConsole {
+    uart: Pl011Model,
+    line: LineBuffer,
+    log: LogRing,
+}
+
+impl Default for GuestConsole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GuestConsole {
+    /// A UART in its reset state, no output yet.
+    pub const fn new() -> Self {
+        Self {
+            uart: Pl011Model::new(),
+            line: LineBuffer::new(),
+            log: LogRing::new(),
+        }
+    }
+
+    /// The emulated UART.
+    pub fn uart(&self) -> &Pl011Model {
+        &self.uart
+    }
+
+    /// The guest's recent output.
+    pub fn log(&self) -> &LogRing {
+        &self.log
+    }
+
+    /// Performs one access by the guest and returns the reply. Output it
+    /// causes goes to `show`: every finished line, and, when the guest has
+    /// input focus (`focused`), the unfinished line as it grows.
+    pub fn access(
+        &mut self,
+        access: &Access,
+        focused: bool,
+        show: impl FnOnce(GuestOutput<'_>),
+    ) -> Message {
+        // The window may be larger than the UART's page; the rest is
+        // reserved space.
+        if access.offset >= WINDOW_SIZE {
+            return access_reply(0, self.uart.interrupt_level());
+        }
+        if !access.write {
+            let value = self.uart.read(access.offset, access.size);
+            return access_reply(value, self.uart.interrupt_level());
+        }
+        if let Some(byte) = self.uart.write(access.offset, access.size, access.value) {
+            self.transmit(byte, focused, show);
+        }
+        access_reply(0, self.uart.interrupt_level())
+    }
+
+    /// Adds a transmitted byte to the line being assembled. Carriage
+    /// returns are dropped: the terminal ends every line with CR LF itself.
+    fn transmit(&mut self, byte: u8, focused: bool, show: impl FnOnce(GuestOutput<'_>)) {
+        if byte == b'\r' {
+            return;
+        }
+        if self.line.push(byte) {
+            self.log.push(self.line.as_bytes());
+            show(GuestOutput::Line(self.line.as_bytes()));
+            self.line.clear();
+        } else if focused {
+            show(GuestOutput::Partial(self.line.as_bytes()));
+        }
+    }
+
+    /// Bytes typed for this guest arrive on its UART's receive line.
+    pub fn receive(&mut self, bytes: &[u8]) -> Reception {
+        let was_high = self.uart.interrupt_level();
+        let dropped = bytes
+            .iter()
+            .filter(|&&byte| !self.uart.receive(byte))
+            .count();
+        Reception {
+            dropped,
+            raised: !was_high && self.uart.interrupt_level(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pl011_model::{cr, int, offset};
+    use crate::terminal::{tests::screen, Terminal};
+
+    fn store(offset: u64, value: u64) -> Access {
+        Access {
+            write: true,
+            size: 4,
+            offset,
+            value,
+            vcpu: 0,
+        }
+    }
+
+    fn load(offset: u64) -> Access {
+        Access {
+            write: false,
+            size: 4,
+            offset,
+            value: 0,
+            vcpu: 0,
+        }
+    }
+
+    /// Writes `text` byte by byte as earlycon would, rendering to a screen.
+    fn type_out(
+        guest: &mut GuestConsole,
+        terminal: &mut Terminal,
+        screen_bytes: &mut Vec<u8>,
+        index: usize,
+        name: &str,
+        focused: bool,
+        text: &[u8],
+    ) {
+        for &byte in text {
+            let reply = guest.access(&store(offset::DR, u64::from(byte)), focused, |out| {
+                terminal.guest_output(index, name, out, screen_bytes)
+            });
+            assert_eq!(reply, access_reply(0, false));
+        }
+    }
+
+    #[test]
+    fn lines_are_assembled_prefixed_and_logged() {
+        let mut hello = GuestConsole::new();
+        let mut ticker = GuestConsole::new();
+        let mut terminal = Terminal::new();
+        let mut out = Vec::new();
+        type_out(
+            &mut hello,
+            &mut terminal,
+            &mut out,
+            0,
+            "hello",
+            false,
+            b"hel",
+        );
+        type_out(
+            &mut ticker,
+            &mut terminal,
+            &mut out,
+            1,
+            "ticker",
+            false,
+            b"tick 1\r\n",
+        );
+        type_out(
+            &mut hello,
+            &mut terminal,
+            &mut out,
+            0,
+            "hello",
+            false,
+            b"lo\r\n",
+        );
+        assert_eq!(screen(&out), "[ticker] tick 1\r\n[hello] hello\r\n");
+        let (log, _) = hello.log().contents();
+        assert_eq!(log, b"hello\n");
+        let (log, _) = ticker.log().contents();
+        assert_eq!(log, b"tick 1\n");
+    }
+
+    #[test]
+    fn the_focused_guest_shows_its_unfinished_line() {
+        let mut shell = GuestConsole::new();
+        let mut other = GuestConsole::new();
+        let mut terminal = Terminal::new();
+        let mut out = Vec::new();
+        type_out(
+            &mut shell,
+            &mut terminal,
+            &mut out,
+            0,
+            "linux",
+            true,
+            b"/ # ",
+        );
+        assert_eq!(screen(&out), "[linux] / # ");
+        type_out(
+            &mut other,
+            &mut terminal,
+            &mut out,
+            1,
+            "ticker",
+            false,
+            b"tick\n",
+        );
+        type_out(
+            &mut shell,
+            &mut terminal,
+            &mut out,
+            0,
+            "linux",
+            true,
+            b"ls\r\n",
+        );
+        assert_eq!(
+            screen(&out),
+            "[linux] / # \r\n[ticker] tick\r\n[linux] / # ls\r\n"
+        );
+    }
+
+    #[test]
+    fn loads_read_registers_and_report_the_line() {
+        let mut guest = GuestConsole::new();
+        let ignore = |_: GuestOutput<'_>| panic!("no output expected");
+        assert_eq!(
+            guest.access(&load(0xFE0), false, ignore),
+            access_reply(0x11, false)
+        );
+        // Enable the UART and unmask TX: the line is high from then on.
+        guest.access(
+            &store(offset::CR, u64::from(cr::UARTEN | cr::TXE)),
+            false,
+            ignore,
+        );
+        let reply = guest.access(&store(offset::IMSC, u64::from(int::TX)), false, ignore);
+        assert_eq!(reply, access_reply(0, true));
+        assert_eq!(
+            guest.access(&load(offset::MIS), false, ignore),
+            access_reply(u64::from(int::TX), true)
+        );
+        // Beyond the UART's page: reserved.
+        assert_eq!(
+            guest.access(&load(0x1000), false, ignore),
+            access_reply(0, true)
+        );
+    }
+
+    #[test]
+    fn received_bytes_raise_the_line_once() {
+        let mut guest = GuestConsole::new();
+        let ignore = |_: GuestOutput<'_>| panic!("no output expected");
+        guest.access(&store(offset::LCR_H, 0x70), false, ignore);
+        guest.access(
+            &store(offset::IMSC, u64::from(int::RX | int::RT)),
+            false,
+            ignore,
+        );
+        assert_eq!(
+            guest.receive(b"ab"),
+            Reception {
+                dropped: 0,
+                raised: true
+            }
+        );
+        // Already high: nothing new to tell.
+        assert_eq!(guest.receive(b"c"), Reception::default());
+        assert_eq!(
+            guest.access(&load(offset::DR), false, ignore),
+            access_reply(0x61, true)
+        );
+        guest.access(&load(offset::DR), false, ignore);
+        assert_eq!(
+            guest.access(&load(offset::DR), false, ignore),
+            access_reply(0x63, false)
+        );
+        // Overflow: 16 fit, the rest are dropped.
+        let flood = [b'x'; 20];
+        assert_eq!(
+            guest.receive(&flood),
+            Reception {
+                dropped: 4,
+                raised: true
+            }
+        );
+        assert_eq!(guest.uart().rx_level(), 16);
+    }
+
+    #[test]
+    fn masked_input_does_not_raise_the_line() {
+        let mut guest = GuestConsole::new();
+        assert_eq!(
+            guest.receive(b"a"),
+            Reception {
+                dropped: 0,
+                raised: false
+            }
+        );
+    }
+}

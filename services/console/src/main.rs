@@ -1,0 +1,397 @@
+//! The console service program: serves the console endpoint on every vCPU
+//! that is the console's context on its CPU, and waits for the board UART's
+//! input on `input_vcpu`. The design is in the library's docs (`lib.rs`).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use abi::hvc::CONSOLE_WRITE_MAX;
+use abi::ipc::mmio::Access;
+use abi::Error;
+use bulkhead_runtime::entry::MAX_VCPUS;
+use bulkhead_runtime::ipc::{Endpoint, Message, Notification};
+use bulkhead_runtime::{devicetree, hvc, pl011, println, psci, smp};
+use console::guest::{access_reply, GuestConsole};
+use console::input::{InputEvent, InputSwitch};
+use console::log_ring::LOG_CAPACITY;
+use console::settings::{Settings, MAX_GUESTS};
+use console::terminal::{ByteSink, GuestOutput, Lossy, Terminal};
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use platform::pl011::Pl011;
+use spin::RelaxStrategy;
+
+bulkhead_runtime::entry!(main);
+
+/// Spinning on a lock gives the CPU back to the core: `WFE` traps to the
+/// core, which treats it as a yield, so a lock holder preempted on this CPU
+/// runs and releases it (see the library docs, "Locks").
+struct YieldToCore;
+
+impl RelaxStrategy for YieldToCore {
+    fn relax() {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+type Lock<T> = spin::mutex::Mutex<T, YieldToCore>;
+
+/// The board's UART and what is shown on it.
+struct Uart {
+    device: Option<Pl011>,
+    terminal: Terminal,
+    input: InputSwitch,
+}
+
+/// Bytes read from the UART before they are handed to the guests.
+const INPUT_BATCH: usize = 64;
+
+static SETTINGS: spin::Once<Settings<'static>> = spin::Once::new();
+static GUESTS: [Lock<GuestConsole>; MAX_GUESTS] =
+    [const { Lock::new(GuestConsole::new()) }; MAX_GUESTS];
+static UART: Lock<Uart> = Lock::new(Uart {
+    device: None,
+    terminal: Terminal::new(),
+    input: InputSwitch::new(0),
+});
+/// The focused guest, as the input switch last set it; read without the
+/// UART lock by the output path, which only needs to know whether to show
+/// an unfinished line.
+static FOCUS: AtomicUsize = AtomicUsize::new(0);
+
+/// The terminal's bytes: to the board's UART, or without one through the
+/// core's `CONSOLE_WRITE` (which ends lines itself, so CRs are left out).
+struct Screen<'a>(&'a Option<Pl011>);
+
+impl ByteSink for Screen<'_> {
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        match self.0 {
+            Some(device) => bytes.iter().for_each(|&byte| device.write_byte(byte)),
+            None => forward_to_core(bytes),
+        }
+    }
+}
+
+fn forward_to_core(bytes: &[u8]) {
+    let mut chunk = [0u8; CONSOLE_WRITE_MAX];
+    let mut len = 0;
+    for &byte in bytes.iter().filter(|&&byte| byte != b'\r') {
+        if let Some(slot) = chunk.get_mut(len) {
+            *slot = byte;
+            len += 1;
+        }
+        if len == CONSOLE_WRITE_MAX {
+            let _ = hvc::console_write(&chunk);
+            len = 0;
+        }
+    }
+    if let Some(rest) = chunk.get(..len).filter(|rest| !rest.is_empty()) {
+        let _ = hvc::console_write(rest);
+    }
+}
+
+impl Uart {
+    fn show(&mut self, guest: usize, name: &str, output: GuestOutput<'_>) {
+        let Uart {
+            device, terminal, ..
+        } = self;
+        terminal.guest_output(guest, name, output, &mut Screen(device));
+    }
+
+    /// Prints a `[console] ` line.
+    fn say(&mut self, args: fmt::Arguments<'_>) {
+        let Uart {
+            device, terminal, ..
+        } = self;
+        if device.is_some() {
+            terminal.console_line(args, &mut Screen(device));
+        } else {
+            // The core prefixes it with this partition's name.
+            println!("{args}");
+        }
+    }
+}
+
+fn say(args: fmt::Arguments<'_>) {
+    UART.lock().say(args);
+}
+
+fn main(_device_tree: usize) -> ! {
+    let settings = SETTINGS.call_once(|| {
+        Settings::parse(&devicetree::bootargs(), |error| {
+            println!("boot arguments: {error}")
+        })
+    });
+    let base = settings
+        .uart
+        .or_else(|| Some(devicetree::machine().ok()?.uart?.base));
+    let device = base.and_then(pl011::passthrough);
+    if let (Some(base), None) = (base, &device) {
+        println!("uart={base:#x} is not in the device part of the address space; printing through the core");
+    }
+    if let (Some(device), Some(_)) = (&device, settings.irq_slot) {
+        device.enable_receive_interrupts();
+    }
+    {
+        let mut uart = UART.lock();
+        uart.device = device;
+        uart.input = InputSwitch::new(settings.guests.len());
+        announce(&mut uart, settings);
+    }
+
+    let vcpus = devicetree::machine().map_or(1, |machine| machine.cpus.len());
+    if vcpus > MAX_VCPUS {
+        say(format_args!(
+            "{vcpus} vCPUs, the runtime runs {MAX_VCPUS}: the rest stay off"
+        ));
+    }
+    for index in 1..vcpus.min(MAX_VCPUS) {
+        if let Err(error) = smp::start_vcpu(index, run) {
+            say(format_args!("cannot start vCPU {index}: {error:?}"));
+        }
+    }
+    run(0)
+}
+
+/// The console's first lines: whom it serves and where input goes.
+fn announce(uart: &mut Uart, settings: &Settings<'_>) {
+    uart.say(format_args!(
+        "serving {} guest(s) on endpoint slot {}",
+        settings.guests.len(),
+        settings.endpoint_slot
+    ));
+    for (number, guest) in settings.guests.iter().enumerate() {
+        uart.say(format_args!(
+            "  {} \"{}\" (badge {:#x})",
+            number + 1,
+            guest.name,
+            guest.badge
+        ));
+    }
+    match (settings.irq_slot, uart.input.focus()) {
+        (None, _) => uart.say(format_args!("no input: irq_slot not given")),
+        (Some(_), None) => {}
+        (Some(_), Some(focus)) => say_focus(uart, settings, focus),
+    }
+}
+
+fn say_focus(uart: &mut Uart, settings: &Settings<'_>, guest: usize) {
+    if let Some(device) = settings.guests.get(guest) {
+        uart.say(format_args!(
+            "input goes to \"{}\" (Ctrl-\\ ? for the keys)",
+            device.name
+        ));
+    }
+}
+
+/// What every vCPU runs: the input loop on `input_vcpu`, the server loop on
+/// the others.
+fn run(vcpu: usize) -> ! {
+    let Some(settings) = SETTINGS.get() else {
+        // vCPU 0 sets the settings before it starts anyone.
+        psci::park()
+    };
+    if settings.input_vcpu == Some(vcpu) {
+        match settings.irq_slot {
+            Some(slot) => input_loop(vcpu, settings, Notification(slot)),
+            None => stop_vcpu(format_args!(
+                "vCPU {vcpu}: input_vcpu given without irq_slot; stopping it"
+            )),
+        }
+    }
+    serve_loop(vcpu, settings)
+}
+
+fn stop_vcpu(args: fmt::Arguments<'_>) -> ! {
+    say(args);
+    let error = psci::cpu_off();
+    say(format_args!("CPU_OFF refused: {error:?}"));
+    psci::park()
+}
+
+/// RECV, then REPLY_RECV with each answer, for ever.
+fn serve_loop(vcpu: usize, settings: &'static Settings<'static>) -> ! {
+    let endpoint = Endpoint(settings.endpoint_slot);
+    let polled_input = match settings.input_vcpu {
+        None => settings.irq_slot.map(Notification),
+        Some(_) => None,
+    };
+    let mut received = endpoint.recv();
+    loop {
+        let (badge, message) = match received {
+            Ok(received) => received,
+            Err(error) => stop_vcpu(format_args!(
+                "vCPU {vcpu}: cannot receive on endpoint slot {}: {error:?}; stopping it",
+                settings.endpoint_slot
+            )),
+        };
+        let reply = answer(settings, badge, message);
+        if let Some(irq) = polled_input {
+            if irq.poll().is_ok_and(|bits| bits != 0) {
+                read_input(settings);
+                let _ = irq.irq_ack();
+            }
+        }
+        received = endpoint.reply_recv(reply);
+        if let Err(error) = received {
+            say(format_args!(
+                "vCPU {vcpu}: REPLY_RECV failed ({error:?}); receiving afresh"
+            ));
+            received = endpoint.recv();
+        }
+    }
+}
+
+/// The reply to one message.
+fn answer(settings: &Settings<'static>, badge: u64, message: Message) -> Message {
+    let Some(access) = Access::from_words(message) else {
+        return [Error::NotSupported.code() as u64, 0, 0, 0, 0];
+    };
+    let Some(index) = settings.guest_index(badge) else {
+        return access_reply(0, false);
+    };
+    let (Some(device), Some(guest)) = (settings.guests.get(index), GUESTS.get(index)) else {
+        return access_reply(0, false);
+    };
+    let focused = FOCUS.load(Ordering::Relaxed) == index;
+    let mut guest = guest.lock();
+    guest.access(&access, focused, |output| {
+        UART.lock().show(index, device.name, output)
+    })
+}
+
+/// WAIT for the UART's interrupt, read the input, IRQ_ACK, for ever.
+fn input_loop(vcpu: usize, settings: &'static Settings<'static>, irq: Notification) -> ! {
+    // Whatever was typed before the console started.
+    read_input(settings);
+    loop {
+        if let Err(error) = irq.wait() {
+            stop_vcpu(format_args!(
+                "vCPU {vcpu}: cannot wait on irq_slot {}: {error:?}; no more input",
+                irq.0
+            ));
+        }
+        read_input(settings);
+        if let Err(error) = irq.irq_ack() {
+            say(format_args!(
+                "IRQ_ACK on irq_slot {} failed: {error:?}",
+                irq.0
+            ));
+        }
+    }
+}
+
+/// Reads the UART dry, in batches: each byte through the input switch, the
+/// bytes for guests into their receive FIFOs.
+fn read_input(settings: &Settings<'static>) {
+    loop {
+        let mut batch = [(0usize, 0u8); INPUT_BATCH];
+        let mut len = 0;
+        let mut dump = None;
+        let mut drained = false;
+        {
+            let mut uart = UART.lock();
+            let Some(device) = &uart.device else {
+                return;
+            };
+            // Clear first: a byte arriving after the last read raises the
+            // interrupt afresh.
+            device.clear_receive_interrupts();
+            while len < INPUT_BATCH && dump.is_none() {
+                let Some(byte) = uart.device.as_ref().and_then(Pl011::try_read_byte) else {
+                    drained = true;
+                    break;
+                };
+                match uart.input.feed(byte) {
+                    InputEvent::Nothing => {}
+                    InputEvent::Deliver { guest, byte } => {
+                        if let Some(slot) = batch.get_mut(len) {
+                            *slot = (guest, byte);
+                            len += 1;
+                        }
+                    }
+                    InputEvent::Focus { guest } => {
+                        FOCUS.store(guest, Ordering::Relaxed);
+                        say_focus(&mut uart, settings, guest);
+                    }
+                    // The log is copied under the guest's lock, which is
+                    // never taken while the UART's is held.
+                    InputEvent::DumpLog { guest } => dump = Some(guest),
+                    InputEvent::Help => help(&mut uart, settings),
+                }
+            }
+        }
+        deliver(settings, batch.get(..len).unwrap_or(&[]));
+        if let Some(guest) = dump {
+            dump_log(settings, guest);
+        }
+        if drained {
+            return;
+        }
+    }
+}
+
+fn help(uart: &mut Uart, settings: &Settings<'_>) {
+    uart.say(format_args!(
+        "keys: Ctrl-\\ then 1..9 input to that guest, n the next guest, l its log, Ctrl-\\ a Ctrl-\\"
+    ));
+    for (number, guest) in settings.guests.iter().enumerate() {
+        uart.say(format_args!("  {} \"{}\"", number + 1, guest.name));
+    }
+}
+
+/// Puts each guest's bytes into its receive FIFO and rings its doorbell
+/// if that raised its interrupt.
+fn deliver(settings: &Settings<'static>, batch: &[(usize, u8)]) {
+    for (index, device) in settings.guests.iter().enumerate() {
+        let mut bytes = [0u8; INPUT_BATCH];
+        let mut count = 0;
+        for (slot, &(_, byte)) in bytes
+            .iter_mut()
+            .zip(batch.iter().filter(|(guest, _)| *guest == index))
+        {
+            *slot = byte;
+            count += 1;
+        }
+        let (Some(bytes), Some(guest)) = (bytes.get(..count), GUESTS.get(index)) else {
+            continue;
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        let reception = guest.lock().receive(bytes);
+        if let (true, Some(doorbell)) = (reception.raised, device.doorbell) {
+            if let Err(error) = Notification(doorbell).signal(1) {
+                say(format_args!(
+                    "doorbell of \"{}\" (slot {doorbell}) failed: {error:?}",
+                    device.name
+                ));
+            }
+        }
+    }
+}
+
+/// Prints guest `index`'s log as `[console] | line` lines.
+fn dump_log(settings: &Settings<'static>, index: usize) {
+    let (Some(device), Some(guest)) = (settings.guests.get(index), GUESTS.get(index)) else {
+        return;
+    };
+    let mut copy = [0u8; LOG_CAPACITY];
+    let (len, dropped) = {
+        let guest = guest.lock();
+        (guest.log().copy_to(&mut copy), guest.log().dropped())
+    };
+    let mut uart = UART.lock();
+    uart.say(format_args!(
+        "log of \"{}\": the last {len} bytes ({dropped} older ones dropped)",
+        device.name
+    ));
+    let text = copy.get(..len).unwrap_or(&[]);
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    if text.is_empty() {
+        return;
+    }
+    for line in text.split(|&byte| byte == b'\n') {
+        uart.say(format_args!("| {}", Lossy(line)));
+    }
+}
