@@ -466,3 +466,110 @@ fn the_services_system_builds() {
         kernel_core::manifest::RestartPolicy::Always
     );
 }
+
+#[test]
+fn the_supervisor_learns_its_control_endpoint_and_may_do_without_fault_reports() {
+    let system = system(
+        r#"
+[board]
+name = "qemu-virt"
+
+[[partition]]
+name = "guest"
+kind = "guest"
+program = "testguest"
+restart = "on-crash"
+max_restarts = 2
+restart_window = "1s"
+  [[partition.vcpu]]
+  cpu = 2
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "4MiB"
+  [[partition.cap]]
+  slot = 0
+  endpoint = "control"
+  rights = ["call"]
+  badge = 9
+
+[[partition]]
+name = "vmm"
+kind = "service"
+program = "vmm"
+supervisor = true
+restart = "always"
+bootargs = "status_ms=500"
+  [[partition.vcpu]]
+  cpu = 2
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "4MiB"
+  [[partition.cap]]
+  slot = 7
+  endpoint = "control"
+  rights = ["recv"]
+  [[partition.cap]]
+  slot = 4
+  partition = "guest"
+  rights = ["control", "status"]
+  [[partition.cap]]
+  slot = 5
+  partition = "vmm"
+  rights = ["status"]
+
+[[endpoint]]
+name = "control"
+server = "vmm"
+"#,
+    );
+    assert_eq!(system.supervisor(), Some(1));
+    assert_eq!(system.fault_notification(), None);
+    // Its own bootargs first; itself never in the list it starts.
+    assert_eq!(
+        system.partitions[1].bootargs.as_deref(),
+        Some("status_ms=500 partitions=4:guest:on-crash:2:1000 control=7")
+    );
+    let bytes = build_manifest(&system, &images(&system), KERNEL_FOOTPRINT).unwrap();
+    let m = Manifest::parse(&bytes).unwrap();
+    assert_eq!(m.supervisor(), Some(1));
+    assert_eq!(m.fault_notification(), None);
+}
+
+/// A valid system with `count` notifications, none bound to anything.
+fn with_notifications(count: usize) -> String {
+    let mut text = String::from(
+        r#"
+[board]
+name = "qemu-virt"
+
+[[partition]]
+name = "guest"
+kind = "guest"
+program = "testguest"
+restart = "never"
+  [[partition.vcpu]]
+  cpu = 0
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "4MiB"
+"#,
+    );
+    for n in 0..count {
+        text.push_str(&format!("[[notification]]\nname = \"n{n}\"\n"));
+    }
+    text
+}
+
+#[test]
+fn the_core_limits_on_objects_are_enforced() {
+    let max = kernel_core::manifest::MAX_NOTIFICATIONS;
+    assert!(parse_str(Path::new("inline.toml"), &with_notifications(max)).is_ok());
+    let error = parse_str(Path::new("inline.toml"), &with_notifications(max + 1)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "inline.toml: the system has {} notifications, but the core supports at most {max}",
+            max + 1
+        )
+    );
+}

@@ -267,10 +267,15 @@ fn check_fault_notification(
     let Some((index, notification)) = checked.notifications().find(|(_, n)| n.faults) else {
         return;
     };
+    if supervisor.is_none() && checked.supervisor_declared {
+        // The supervisor has problems of its own (or there are two):
+        // who should hold the notification is not known.
+        return;
+    }
     let object = CapObject::Notification(index);
     let who = format!("notification \"{}\"", notification.name);
     match supervisor.and_then(|s| checked.partition(s)) {
-        None if !checked.supervisor_declared => report.at_line(
+        None => report.at_line(
             Some(notification.line),
             format!(
                 "{who} carries fault reports, but no partition is the supervisor (supervisor = true) to receive them"
