@@ -13,7 +13,8 @@
 //! Every table refuses unknown fields. Sizes are integers (bytes) or strings
 //! such as `"4096"`, `"512KiB"`, `"16MiB"`, `"1GiB"`; durations are strings
 //! such as `"500ms"`, `"10s"`, `"2m"`. `configs/qemu-virt.toml` is the
-//! annotated example.
+//! annotated example; `configs/services.toml` annotates services,
+//! capabilities, emulated devices and supervision.
 //!
 //! - `[board]`: `name` (a board of `platform::board::BOARDS`), `cpus` (default
 //!   the board's), `memory` (a multiple of 1 MiB, default the board's), `gic`
@@ -30,9 +31,49 @@
 //!     (a non-zero multiple of 4 KiB), `perms` (`"r"`, `"rw"`, `"rx"`, `"rwx"`;
 //!     default `"rwx"` for the first region, which must be executable because
 //!     the image runs there, and `"rw"` for the others). Regions of a partition
-//!     may not overlap each other, the guest device window
-//!     0x0800_0000..0x0900_1000 ([`guest_map::DEVICE_WINDOW`]), or reach past
+//!     may not overlap each other, the guest's GIC window
+//!     0x0800_0000..0x0900_0000 ([`guest_map::GIC_WINDOW`]), or reach past
 //!     1 TiB.
+//!   - `supervisor` (optional, default false): this service receives fault
+//!     reports and starts the others; at most one partition.
+//!   - `[[partition.cap]]`: `slot` (0..=63, unique in the partition), exactly
+//!     one of `endpoint`, `notification`, `partition` (a declared name),
+//!     `rights` (non-empty; endpoint: `"call"`, `"recv"`; notification:
+//!     `"signal"`, `"wait"`; partition: `"control"`, `"status"`), `badge`
+//!     (optional, 0 or more, default 0; only with `"call"`).
+//!   - `[[partition.device]]`: an emulated device window. `kind` (`"pl011"`
+//!     adds a PL011 node to the device tree; `"generic"`), `ipa`, `size` (as
+//!     memory), `irq` (optional guest INTID, 16..=1019 but not the timer's
+//!     26, 27, 29, 30; unique among the partition's devices), `endpoint` (the
+//!     service behind it), `badge` (optional; default
+//!     [`EmulatedDevice::assigned_badge`] = `1 << 63 | partition index << 16 |
+//!     device index`, which no config badge can equal). The devices behind
+//!     one endpoint have distinct badges.
+//!   - `[[partition.passthrough]]`: physical MMIO mapped into the partition.
+//!     `pa`, `ipa` (4 KiB aligned), `size`, `kind` (optional, `"generic"` by
+//!     default; `"pl011"` describes it in the device tree, without
+//!     interrupts). The physical window may not touch the board's RAM or its
+//!     GICv2 virtual CPU interface, and is passed through once in the system.
+//! - `[[endpoint]]`: `name`, `server` (a service partition).
+//! - `[[notification]]`: `name`, `irq` (optional physical SPI, 32..=1019,
+//!   owned by one notification), `virq = { partition, irq }` (optional: the
+//!   guest interrupt a signal raises), `faults` (optional: the one
+//!   notification the core signals on a fault; it needs a supervisor that
+//!   holds it with `"wait"`, nobody else may hold it, and it is bound to no
+//!   interrupt).
+//! - `[[shared]]`: `name`, `size`, and `[[shared.map]]` tables (at least one):
+//!   `partition`, `ipa`, `perms` (`"r"` or `"rw"`), at most one per partition.
+//! - Endpoints, notifications and shared regions share one namespace (names
+//!   as for partitions); partitions have their own.
+//! - Inside each partition, memory, device windows, passthrough windows and
+//!   shared mappings do not overlap, and none reaches into the GIC window.
+//! - IPC rules: a call (or an access to an emulated device) runs the
+//!   endpoint's server on the caller's CPU, so the server has exactly one
+//!   vCPU on every CPU of every partition that holds a `"call"` capability on
+//!   the endpoint or has a device behind it, and never calls itself. Only the
+//!   server holds `"recv"` on its endpoint, and it must hold it. With a
+//!   supervisor, the core starts only the supervisor, so it must hold
+//!   `"control"` on every other partition.
 //! - `[test]` (optional, read by `cargo xtask test`): `timeout` (seconds,
 //!   1..=1800, default 60), `expect` (ordered substrings), `contains`
 //!   (unordered substrings), `forbid`, `corrupt` (`"checksum"` | `"truncate"` |
@@ -73,7 +114,24 @@
 //! - GICv2: each partition gets a device region mapping the guest's GICC
 //!   (0x0801_0000, 8 KiB) to the board's GICV frame. GICv3 guests use system
 //!   registers, so nothing is mapped.
+//! - Emulated PL011s (`kind = "pl011"` devices, then passthrough windows)
+//!   get `pl011@<ipa>` nodes (`arm,pl011`, `arm,primecell`, an SPI or PPI
+//!   specifier when the device has an interrupt, both clocks from a 24 MHz
+//!   `fixed-clock` node `apb-pclk`); the first is `/chosen/stdout-path`.
+//! - Service partitions get boot arguments naming their capability slots
+//!   after their own (see [`service_args`]).
 //! - Manifest board: `qemu-virt` with GICv3 or GICv2, or `rpi4`.
+//!
+//! # Manifest objects
+//!
+//! Endpoints and notifications are numbered in config order; a capability on
+//! a partition names its config index. A partition's regions are its RAM,
+//! the GICv2 CPU interface, passthrough windows (`DEVICE | READ | WRITE`) and
+//! shared mappings (`SHARED | READ [| WRITE]`), in that order. Shared regions
+//! are laid out after all partition RAM, each one physical allocation,
+//! 4 KiB aligned (2 MiB congruent to its mappings when they agree and it is
+//! at least 2 MiB). The supervisor and the fault notification are stored by
+//! index.
 #![forbid(unsafe_code)]
 // Tests state their expectations with unwrap; library code never does.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
