@@ -68,9 +68,10 @@
 //! - Inside each partition, memory, device windows, passthrough windows and
 //!   shared mappings do not overlap, and none reaches into the GIC window.
 //! - IPC rules: a call (or an access to an emulated device) runs the
-//!   endpoint's server on the caller's CPU, so the server has exactly one
-//!   vCPU on every CPU of every partition that holds a `"call"` capability on
-//!   the endpoint or has a device behind it, and never calls itself. Only the
+//!   endpoint's server on the caller's CPU (in the server's first vCPU homed
+//!   there), so the server has a vCPU on every CPU of every partition that
+//!   holds a `"call"` capability on the endpoint or has a device behind it,
+//!   and never calls itself. Only the
 //!   server holds `"recv"` on its endpoint, and it must hold it. With a
 //!   supervisor, the core starts only the supervisor, so it must hold
 //!   `"control"` on every other partition.

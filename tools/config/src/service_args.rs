@@ -13,6 +13,8 @@
 //! - `faults=<slot>`: its `wait` capability on the fault notification.
 //! - `control=<slot>`: the supervisor's first `recv` capability (the
 //!   endpoint it takes requests on).
+//! - `endpoint_slot=<slot>`: any other service's first `recv` capability
+//!   (the endpoint it serves).
 //! - `devices=<badge>:<partition>,…`: every emulated device behind an
 //!   endpoint it serves, with the name of the partition that has it.
 //! - `doorbells=<badge>:<slot>,…`: for those devices with an interrupt, its
@@ -29,10 +31,11 @@ use crate::system::{
 };
 
 /// Every key this module generates.
-pub const GENERATED_KEYS: [&str; 7] = [
+pub const GENERATED_KEYS: [&str; 8] = [
     "partitions",
     "faults",
     "control",
+    "endpoint_slot",
     "devices",
     "doorbells",
     "irq_slot",
@@ -67,7 +70,12 @@ pub fn service_bootargs(system: &System, index: usize) -> Vec<String> {
     };
     push("partitions", Some(partitions(system, index, partition)));
     push("faults", faults(system, partition));
-    push("control", control(system, partition));
+    let served = first_recv_slot(system, partition);
+    if partition.supervisor {
+        push("control", served);
+    } else {
+        push("endpoint_slot", served);
+    }
     push("devices", Some(devices(system, index)));
     push("doorbells", Some(doorbells(system, index, partition)));
     push("irq_slot", irq_slot(system, partition));
@@ -133,10 +141,7 @@ fn faults(system: &System, partition: &Partition) -> Option<String> {
     Some(cap.slot.to_string())
 }
 
-fn control(system: &System, partition: &Partition) -> Option<String> {
-    if !partition.supervisor {
-        return None;
-    }
+fn first_recv_slot(system: &System, partition: &Partition) -> Option<String> {
     let cap = partition.caps.iter().find(|cap| {
         matches!(cap.object, CapObject::Endpoint(e) if system.endpoints.get(e).is_some())
             && cap.has(rights::RECV)

@@ -389,7 +389,8 @@ fn the_services_system_builds() {
     assert_eq!(
         system.partitions[1].bootargs.as_deref(),
         Some(
-            "devices=0x100:hello,0x101:ticker doorbells=0x100:2,0x101:3 irq_slot=1 uart=0x9000000"
+            "input_vcpu=4 endpoint_slot=0 devices=0x100:hello,0x101:ticker \
+             doorbells=0x100:2,0x101:3 irq_slot=1 uart=0x9000000"
         )
     );
     // Guests keep their own.
@@ -409,12 +410,12 @@ fn the_services_system_builds() {
         (2, 33)
     );
 
-    // The console: four vCPUs, the physical UART passed through and
-    // described in its own device tree.
+    // The console: a serving vCPU on each CPU and an input vCPU, the
+    // physical UART passed through and described in its own device tree.
     let console = m.partition(1);
     assert_eq!(
         m.vcpus_of(&console).map(|v| v.cpu).collect::<Vec<_>>(),
-        [0, 1, 2, 3]
+        [0, 1, 2, 3, 3]
     );
     let uart = m.regions_of(&console).find(|r| !r.is_ram()).unwrap();
     assert_eq!(

@@ -3,8 +3,9 @@
 //! notification.
 //!
 //! The fast-path rule: a call (or a guest's access to an emulated device)
-//! runs the endpoint's server on the caller's own CPU, in the server's vCPU
-//! that has that CPU as its home. So the server needs exactly one vCPU on
+//! runs the endpoint's server on the caller's own CPU, in the server's first
+//! vCPU that has that CPU as its home (further vCPUs on the CPU are free for
+//! other work, such as waiting for input). So the server needs a vCPU on
 //! every CPU any of its callers runs on, and a partition never calls an
 //! endpoint it serves itself (it would wait for itself).
 
@@ -45,29 +46,12 @@ fn cpu_list(cpus: &BTreeSet<u32>) -> String {
     format!("{plural} {}", join_and(&numbers))
 }
 
-/// A server has at most one vCPU per CPU (the one a call on that CPU runs
-/// in), and holds a capability to receive on each endpoint it serves.
+/// A server holds a capability to receive on each endpoint it serves.
 fn check_servers(checked: &Checked<'_>, report: &mut Reporter<'_>) {
-    let mut servers_checked = BTreeSet::new();
     for (index, endpoint) in checked.endpoints() {
         let Some(server) = checked.partition(endpoint.server) else {
             continue;
         };
-        if servers_checked.insert(endpoint.server) {
-            let mut seen = BTreeSet::new();
-            let doubled: BTreeSet<u32> = server.cpus().filter(|cpu| !seen.insert(*cpu)).collect();
-            if !doubled.is_empty() {
-                report.at_line(
-                    Some(server.line),
-                    format!(
-                        "partition \"{}\" serves endpoint \"{}\" but has more than one vCPU on {}: a server has exactly one vCPU on each CPU it serves, and calls from that CPU run in it",
-                        server.name,
-                        endpoint.name,
-                        cpu_list(&doubled)
-                    ),
-                );
-            }
-        }
         if caps_on(server, CapObject::Endpoint(index), rights::RECV)
             .next()
             .is_none()
