@@ -574,3 +574,63 @@ fn the_core_limits_on_objects_are_enforced() {
         )
     );
 }
+
+#[test]
+fn a_pl011_on_a_ppi_gets_a_ppi_specifier_with_the_gicv2_cpu_mask() {
+    let system = system(
+        r#"
+[board]
+name = "rpi4"
+
+[[partition]]
+name = "uart"
+kind = "service"
+program = "console"
+restart = "never"
+  [[partition.vcpu]]
+  cpu = 0
+  [[partition.vcpu]]
+  cpu = 1
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "4MiB"
+  [[partition.cap]]
+  slot = 0
+  endpoint = "uart"
+  rights = ["recv"]
+
+[[partition]]
+name = "guest"
+kind = "guest"
+program = "testguest"
+restart = "never"
+  [[partition.vcpu]]
+  cpu = 0
+  [[partition.vcpu]]
+  cpu = 1
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "4MiB"
+  [[partition.device]]
+  kind = "pl011"
+  ipa = 0x1000_0000
+  size = "4KiB"
+  irq = 20
+  endpoint = "uart"
+
+[[endpoint]]
+name = "uart"
+server = "uart"
+"#,
+    );
+    let bytes = build_manifest(&system, &images(&system), KERNEL_FOOTPRINT).unwrap();
+    let m = Manifest::parse(&bytes).unwrap();
+    let tree = fdt::Fdt::new(m.blob(m.partition(1).dtb)).unwrap();
+    let uart = tree.find_node("/pl011@10000000").unwrap();
+    // PPI 4 = INTID 20; GICv2 flags carry the mask of both vCPUs (0b11).
+    assert_eq!(cells(uart, "interrupts"), [1, 4, 0x304]);
+    assert_eq!(
+        tree.chosen().stdout().map(|s| s.name),
+        Some("pl011@10000000")
+    );
+}
