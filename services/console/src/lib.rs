@@ -49,8 +49,10 @@
 //! Each guest's transmitted bytes are assembled into lines (the runtime's
 //! [`bulkhead_runtime::line_buffer::LineBuffer`]; CRs dropped, a line longer
 //! than its capacity is cut) and printed as `[<name>] text` CR LF
-//! ([`terminal`]). The focused guest's unfinished line is shown as it grows,
-//! so a shell prompt and the echo of typing appear at once; when another line
+//! ([`terminal`]). Once someone has typed to a guest, its unfinished line is
+//! shown as it grows while it has focus, so a shell prompt and the echo of
+//! typing appear at once (before that, output goes out in whole lines only,
+//! which keeps transcripts of unattended runs clean); when another line
 //! has to go out in between, the unfinished one is broken off and shown again
 //! after it. Each finished line also goes to the guest's [`log_ring`].
 //!
@@ -60,8 +62,10 @@
 //! `RECV` for guests on its CPU to be served; so the UART's interrupt is
 //! waited for by a vCPU of its own, `input_vcpu`, which loops on `WAIT`,
 //! reads the UART dry, hands the bytes to the [`input::InputSwitch`] and
-//! sends `IRQ_ACK`. Bytes for the focused guest go into its receive FIFO;
-//! when that raises the guest's interrupt line, the guest's doorbell is
+//! sends `IRQ_ACK`. Bytes for the focused guest queue (up to 256) for its
+//! receive FIFO, which takes them as the guest makes room, as behind flow
+//! control, so a paste does not overrun the 16-byte FIFO ([`guest`]); when
+//! they raise the guest's interrupt line, the guest's doorbell is
 //! signalled (the core pends the interrupt, and the guest's accesses from
 //! then on report the level). Ctrl-\ followed by a digit moves the focus
 //! (printing `[console] input goes to "<name>"`), Ctrl-\ `l` dumps the
@@ -90,6 +94,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod byte_ring;
 pub mod guest;
 pub mod input;
 pub mod log_ring;

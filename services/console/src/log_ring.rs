@@ -2,45 +2,36 @@
 //! printed, kept in a ring so a long-running guest costs a fixed amount of
 //! memory, and dumped on request (see the crate docs, "Input").
 
+use crate::byte_ring::ByteRing;
+
 /// Bytes each partition's log keeps.
 pub const LOG_CAPACITY: usize = 4096;
 
 /// The most recent output of one partition.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LogRing {
-    bytes: [u8; LOG_CAPACITY],
-    /// Index of the oldest byte.
-    start: usize,
-    len: usize,
+    ring: ByteRing<LOG_CAPACITY>,
     /// Bytes dropped to make room since the log was last cleared.
     dropped: u64,
-}
-
-impl Default for LogRing {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl LogRing {
     /// An empty log.
     pub const fn new() -> Self {
         Self {
-            bytes: [0; LOG_CAPACITY],
-            start: 0,
-            len: 0,
+            ring: ByteRing::new(),
             dropped: 0,
         }
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.len
+        self.ring.len()
     }
 
     /// True when nothing has been logged (or all was cleared).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ring.is_empty()
     }
 
     /// Bytes that were pushed out by newer output.
@@ -56,28 +47,15 @@ impl LogRing {
     /// Appends `data`, dropping the oldest bytes when full.
     pub fn push(&mut self, data: &[u8]) {
         for &byte in data {
-            let end = (self.start + self.len) % LOG_CAPACITY;
-            if let Some(slot) = self.bytes.get_mut(end) {
-                *slot = byte;
-            }
-            if self.len == LOG_CAPACITY {
-                self.start = (self.start + 1) % LOG_CAPACITY;
+            if self.ring.push_overwriting(byte) {
                 self.dropped = self.dropped.saturating_add(1);
-            } else {
-                self.len += 1;
             }
         }
     }
 
     /// The contents, oldest first, as two slices (the ring may wrap).
     pub fn contents(&self) -> (&[u8], &[u8]) {
-        let first_len = self.len.min(LOG_CAPACITY - self.start);
-        let first = self
-            .bytes
-            .get(self.start..self.start + first_len)
-            .unwrap_or(&[]);
-        let second = self.bytes.get(..self.len - first_len).unwrap_or(&[]);
-        (first, second)
+        self.ring.as_slices()
     }
 
     /// Copies the contents, oldest first, into `out`; returns the length.

@@ -29,6 +29,8 @@
 //!   takes a revision below 3 to mean a 16-deep FIFO (`AMBA_REV_BITS`), which
 //!   is the depth modelled here.
 
+use crate::byte_ring::ByteRing;
+
 /// Bytes the UART decodes: one 4 KiB page (§3.2).
 pub const WINDOW_SIZE: u64 = 0x1000;
 /// Depth of the receive FIFO with LCR_H.FEN set (§2.4.3).
@@ -151,41 +153,6 @@ const CR_MASK: u32 = 0xFFFF;
 const IFLS_MASK: u32 = 0x3F;
 const DMACR_MASK: u32 = 0x7;
 
-/// The receive FIFO: a ring of bytes.
-#[derive(Clone, Copy, Debug)]
-struct RxFifo {
-    bytes: [u8; FIFO_DEPTH],
-    head: usize,
-    len: usize,
-}
-
-impl RxFifo {
-    const fn new() -> Self {
-        Self {
-            bytes: [0; FIFO_DEPTH],
-            head: 0,
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, byte: u8) {
-        if let Some(slot) = self.bytes.get_mut((self.head + self.len) % FIFO_DEPTH) {
-            *slot = byte;
-            self.len = (self.len + 1).min(FIFO_DEPTH);
-        }
-    }
-
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let byte = self.bytes.get(self.head).copied();
-        self.head = (self.head + 1) % FIFO_DEPTH;
-        self.len -= 1;
-        byte
-    }
-}
-
 /// The FIFO level a 3-bit IFLS field selects, in entries of a 16-deep FIFO:
 /// 1/8, 1/4, 1/2, 3/4, 7/8 (§3.3.9); the reserved encodings act as 1/2.
 fn trigger_level(select: u32) -> usize {
@@ -211,7 +178,7 @@ fn size_mask(size: u8) -> u64 {
 /// One emulated PL011.
 #[derive(Clone, Copy, Debug)]
 pub struct Pl011Model {
-    rx: RxFifo,
+    rx: ByteRing<FIFO_DEPTH>,
     /// Receive status: the overrun bit.
     rsr: u32,
     ilpr: u32,
@@ -236,7 +203,7 @@ impl Pl011Model {
     /// A UART in its reset state.
     pub const fn new() -> Self {
         Self {
-            rx: RxFifo::new(),
+            rx: ByteRing::new(),
             rsr: 0,
             ilpr: 0,
             ibrd: 0,
@@ -270,12 +237,12 @@ impl Pl011Model {
 
     /// Bytes waiting in the receive FIFO.
     pub fn rx_level(&self) -> usize {
-        self.rx.len
+        self.rx.len()
     }
 
     /// Whether another received byte would fit.
     pub fn rx_has_room(&self) -> bool {
-        self.rx.len < self.rx_capacity()
+        self.rx.len() < self.rx_capacity()
     }
 
     /// UARTRIS: the raw interrupt status.
@@ -284,10 +251,10 @@ impl Pl011Model {
         if self.cr & (cr::UARTEN | cr::TXE) == cr::UARTEN | cr::TXE {
             ris |= int::TX;
         }
-        if self.rx.len > 0 {
+        if !self.rx.is_empty() {
             ris |= int::RT;
         }
-        if self.rx.len >= self.rx_trigger() {
+        if self.rx.len() >= self.rx_trigger() {
             ris |= int::RX;
         }
         ris
@@ -305,7 +272,7 @@ impl Pl011Model {
 
     fn flags(&self) -> u32 {
         let mut flags = fr::CTS | fr::DSR | fr::DCD | fr::TXFE;
-        if self.rx.len == 0 {
+        if self.rx.is_empty() {
             flags |= fr::RXFE;
         }
         if !self.rx_has_room() {
