@@ -38,3 +38,25 @@ pub fn start_vcpu(index: usize, main: SecondaryMain) -> Result<(), Error> {
 pub(crate) fn registered_main(index: usize) -> Option<SecondaryMain> {
     *SECONDARY_MAINS.get(index)?.lock()
 }
+
+/// How many vCPUs the partition has (from its device tree; 1 if unreadable).
+pub fn vcpu_count() -> usize {
+    crate::devicetree::machine()
+        .map_or(1, |machine| machine.cpus.len())
+        .max(1)
+}
+
+/// Starts every other vCPU running `main` — how a service gets a context on
+/// each CPU it serves. Returns how many started; a vCPU that fails to start
+/// is reported on the console and skipped.
+pub fn start_all_others(main: SecondaryMain) -> usize {
+    let me = current_vcpu();
+    let mut started = 0;
+    for index in (0..vcpu_count()).filter(|&i| i != me) {
+        match start_vcpu(index, main) {
+            Ok(()) => started += 1,
+            Err(e) => crate::println!("runtime: vCPU {index} did not start: {e:?}"),
+        }
+    }
+    started
+}

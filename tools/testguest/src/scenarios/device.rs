@@ -10,8 +10,9 @@
 use abi::ipc::mmio::Access;
 use bulkhead_runtime::ipc::Endpoint;
 use bulkhead_runtime::mmio::Window;
-use bulkhead_runtime::{gic, irq, println, psci, timer};
+use bulkhead_runtime::{gic, irq, println, psci, smp, timer};
 use core::sync::atomic::{AtomicU32, Ordering};
+use spin::Mutex;
 
 use crate::options;
 
@@ -57,21 +58,32 @@ fn merge(old: u64, value: u64, size: u8) -> u64 {
     }
 }
 
+/// The register file, shared by the server's vCPUs.
+static REGISTERS: Mutex<Registers> = Mutex::new(Registers {
+    scratch: 0,
+    line: false,
+});
+
+/// `device-server`: serves on every vCPU, one per CPU it serves.
 pub fn server() -> ! {
     let slot = options::required_number("device-server", "slot") as u16;
-    let endpoint = Endpoint(slot);
-    let mut regs = Registers {
-        scratch: 0,
-        line: false,
-    };
-    println!("device-server: serving endpoint slot {slot}");
+    let others = smp::start_all_others(serve);
+    println!(
+        "device-server: serving endpoint slot {slot} on {} vCPUs",
+        others + 1
+    );
+    serve(0)
+}
+
+fn serve(_vcpu: usize) -> ! {
+    let endpoint = Endpoint(options::required_number("device-server", "slot") as u16);
     let mut next = endpoint.recv();
     loop {
         next = match next {
             Ok((_badge, words)) => {
                 let reply = match Access::from_words(words) {
                     Some(a) => {
-                        let (value, line) = regs.access(a);
+                        let (value, line) = REGISTERS.lock().access(a);
                         [value, u64::from(line), 0, 0, 0]
                     }
                     None => [0; 5],

@@ -6,17 +6,26 @@
 
 use abi::Error;
 use bulkhead_runtime::ipc::{Endpoint, Notification, PartitionCap};
-use bulkhead_runtime::{println, psci};
+use bulkhead_runtime::{println, psci, smp};
 
 use crate::options;
 
 /// A slot no config gives a capability.
 const EMPTY_SLOT: u16 = 63;
 
+/// `echo-server`: serves on every vCPU, one per CPU it serves.
 pub fn echo_server() -> ! {
     let slot = options::required_number("echo-server", "slot") as u16;
-    let endpoint = Endpoint(slot);
-    println!("echo-server: serving endpoint slot {slot}");
+    let others = smp::start_all_others(serve_echo);
+    println!(
+        "echo-server: serving endpoint slot {slot} on {} vCPUs",
+        others + 1
+    );
+    serve_echo(0)
+}
+
+fn serve_echo(_vcpu: usize) -> ! {
+    let endpoint = Endpoint(options::required_number("echo-server", "slot") as u16);
     let mut next = endpoint.recv();
     loop {
         match next {
