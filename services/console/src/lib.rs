@@ -14,7 +14,7 @@
 //! | `endpoint_slot=N` | cap slot of the console endpoint, right `recv` (default 0) |
 //! | `uart=0x09000000` | IPA of the board's PL011, passed through to the console; without it, the PL011 of the console's device tree |
 //! | `irq_slot=N` | cap slot (right `wait`) of the notification bound to the UART's physical interrupt; without it there is no input |
-//! | `input_vcpu=N` | the vCPU that waits for input (see "Input"); without it input is polled after each access served |
+//! | `input_vcpu=N` | the vCPU that waits for input (see "Input"); without it (or when it is 0 or beyond the console's vCPUs) input is polled after each access served |
 //! | `devices=0x100:hello,0x101:ticker` | the emulated PL011s: the badge of each device and the name of the guest that has it, comma separated; this order numbers the guests for the input switch |
 //! | `doorbells=0x100:3,0x101:4` | for a device badge, the cap slot (right `signal`) of a notification bound to that device's interrupt in its guest |
 //!
@@ -87,8 +87,13 @@
 //!
 //! - The console does not see a guest restart: the restarted guest finds its
 //!   UART as its previous run left it (its driver resets what it uses).
-//! - The core prints its own lines on the same UART; a core line and a
-//!   console line printed at the same moment can interleave.
+//! - A console restart resets every guest's UART to its reset state under
+//!   the running guests (Linux recovers: it rewrites the whole IMSC with
+//!   every transmission, and queued input fills a FIFO left disabled).
+//! - The core prints its own lines on the same UART, without the console's
+//!   lock: a core line and a console line printed at the same moment can
+//!   interleave, and a core line printed while a focused guest's prompt is
+//!   open on the screen continues that screen line.
 //! - Without a UART, lines go through the core's `CONSOLE_WRITE`, which
 //!   prefixes them with `[console] ` once more.
 #![cfg_attr(not(test), no_std)]

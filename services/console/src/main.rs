@@ -117,10 +117,21 @@ fn say(args: fmt::Arguments<'_>) {
 }
 
 fn main(_device_tree: usize) -> ! {
+    let vcpus = devicetree::machine()
+        .map_or(1, |machine| machine.cpus.len())
+        .min(MAX_VCPUS);
     let settings = SETTINGS.call_once(|| {
-        Settings::parse(&devicetree::bootargs(), |error| {
+        let mut settings = Settings::parse(&devicetree::bootargs(), |error| {
             println!("boot arguments: {error}")
-        })
+        });
+        // vCPU 0 is the first vCPU on its CPU, so it serves calls there.
+        if let Some(vcpu) = settings.input_vcpu.filter(|&vcpu| vcpu == 0 || vcpu >= vcpus) {
+            println!(
+                "boot arguments: input_vcpu={vcpu} is not a spare vCPU (of {vcpus}); input is polled instead"
+            );
+            settings.input_vcpu = None;
+        }
+        settings
     });
     let base = settings
         .uart
@@ -139,13 +150,12 @@ fn main(_device_tree: usize) -> ! {
         announce(&mut uart, settings);
     }
 
-    let vcpus = devicetree::machine().map_or(1, |machine| machine.cpus.len());
-    if vcpus > MAX_VCPUS {
+    if devicetree::machine().is_ok_and(|machine| machine.cpus.len() > MAX_VCPUS) {
         say(format_args!(
-            "{vcpus} vCPUs, the runtime runs {MAX_VCPUS}: the rest stay off"
+            "more than {MAX_VCPUS} vCPUs; the runtime runs {MAX_VCPUS}, the rest stay off"
         ));
     }
-    for index in 1..vcpus.min(MAX_VCPUS) {
+    for index in 1..vcpus {
         if let Err(error) = smp::start_vcpu(index, run) {
             say(format_args!("cannot start vCPU {index}: {error:?}"));
         }
