@@ -181,16 +181,16 @@ fn announce(uart: &mut Uart, settings: &Settings<'_>) {
     match (settings.irq_slot, uart.input.focus()) {
         (None, _) => uart.say(format_args!("no input: irq_slot not given")),
         (Some(_), None) => {}
-        (Some(_), Some(focus)) => say_focus(uart, settings, focus),
+        (Some(_), Some(focus)) => {
+            say_focus(uart, settings, focus);
+            uart.say(format_args!("Ctrl-\\ then ? lists the keys"));
+        }
     }
 }
 
 fn say_focus(uart: &mut Uart, settings: &Settings<'_>, guest: usize) {
     if let Some(device) = settings.guests.get(guest) {
-        uart.say(format_args!(
-            "input goes to \"{}\" (Ctrl-\\ ? for the keys)",
-            device.name
-        ));
+        uart.say(format_args!("input goes to \"{}\"", device.name));
     }
 }
 
