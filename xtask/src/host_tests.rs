@@ -16,6 +16,8 @@ pub const HOST_TEST_PACKAGES: &[&str] = &[
     "platform",
     "bulkhead-config",
     "bulkhead-runtime",
+    "console",
+    "vmm",
     "xtask",
 ];
 
