@@ -3,6 +3,9 @@
 //! prints whole lines prefixed with the partition's name). A whole line is
 //! sent under one lock, so lines from different vCPUs never mix.
 //!
+//! With `console=pl011` in the boot arguments the lines go to that PL011
+//! from the start (a guest whose UART a console service emulates).
+//!
 //! When `CONSOLE_WRITE` is not available — it answers NOT_SUPPORTED, as QEMU
 //! without EL2 answers every HVC, or there is no hypervisor at all — the lines
 //! go to the PL011 of the device tree's `/chosen/stdout-path` instead, if it
@@ -14,7 +17,7 @@ use crate::{hvc, irq, pl011, smp};
 use abi::hvc::CONSOLE_WRITE_MAX;
 use abi::Error;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use spin::Mutex;
 
 /// Each vCPU's unfinished line.
@@ -107,8 +110,27 @@ fn send_line_emergency(bytes: &[u8]) {
     drop(sending);
 }
 
+/// Whether the boot arguments say `console=pl011`: print through the PL011
+/// the device tree names (for a guest, the one its config emulates) rather
+/// than the core's CONSOLE_WRITE.
+fn uart_chosen() -> bool {
+    const UNKNOWN: u8 = 0;
+    const HYPERCALL: u8 = 1;
+    const UART: u8 = 2;
+    match UART_CHOICE.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let uart = crate::devicetree::bootarg_value("console") == Some("pl011");
+            UART_CHOICE.store(if uart { UART } else { HYPERCALL }, Ordering::Relaxed);
+            uart
+        }
+        choice => choice == UART,
+    }
+}
+
+static UART_CHOICE: AtomicU8 = AtomicU8::new(0);
+
 fn send_bytes(bytes: &[u8]) {
-    if HYPERCALL_UNAVAILABLE.load(Ordering::Relaxed) {
+    if HYPERCALL_UNAVAILABLE.load(Ordering::Relaxed) || uart_chosen() {
         pl011::write_fallback(bytes);
         return;
     }

@@ -10,7 +10,7 @@
 use abi::ipc::mmio::Access;
 use bulkhead_runtime::ipc::Endpoint;
 use bulkhead_runtime::mmio::Window;
-use bulkhead_runtime::{gic, irq, println, psci, smp, timer};
+use bulkhead_runtime::{gic, hvc, irq, println, psci, smp, timer};
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 
@@ -75,14 +75,28 @@ pub fn server() -> ! {
     serve(0)
 }
 
+/// Accesses served so far, for `crash_after`.
+static SERVED: AtomicU32 = AtomicU32::new(0);
+
 fn serve(_vcpu: usize) -> ! {
     let endpoint = Endpoint(options::required_number("device-server", "slot") as u16);
+    // Fault injection: `crash_after=N` panics after N accesses, in the first
+    // run only (a restarted server keeps serving).
+    let crash_after = options::number("device-server", "crash_after")
+        .filter(|_| hvc::partition_info().is_ok_and(|info| info.restart_count == 0));
     let mut next = endpoint.recv();
     loop {
         next = match next {
             Ok((_badge, words)) => {
                 let reply = match Access::from_words(words) {
                     Some(a) => {
+                        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
+                        if crash_after.is_some_and(|n| u64::from(served) > n) {
+                            panic!(
+                                "device-server: crashing on purpose after {} accesses",
+                                served - 1
+                            );
+                        }
                         let (value, line) = REGISTERS.lock().access(a);
                         [value, u64::from(line), 0, 0, 0]
                     }
@@ -123,72 +137,82 @@ pub fn client() -> ! {
     let base = options::required_number("mmio", "base") as usize;
     let device = Window::new(base);
     let mut failures = 0;
-    check(
-        "32-bit ID read",
-        device.read_u32(0) == DEVICE_ID,
-        &mut failures,
-    );
-    check(
-        "byte read",
-        device.read_u8(0) == (DEVICE_ID & 0xff) as u8,
-        &mut failures,
-    );
-    device.write_u64(8, 0x1122_3344_5566_7788);
-    check(
-        "64-bit store and load",
-        device.read_u64(8) == 0x1122_3344_5566_7788,
-        &mut failures,
-    );
-    device.write_u16(8, 0xAABB);
-    check(
-        "16-bit store merges",
-        device.read_u64(8) == 0x1122_3344_5566_AABB,
-        &mut failures,
-    );
-    check("16-bit load", device.read_u16(8) == 0xAABB, &mut failures);
-    check(
-        "LDRSB sign-extends",
-        device.read_i8_sign_extended(0x10) == -128,
-        &mut failures,
-    );
-    check(
-        "LDRSH sign-extends",
-        device.read_i16_sign_extended(0x10) == -128,
-        &mut failures,
-    );
-    check(
-        "LDRSW sign-extends",
-        device.read_i32_sign_extended(0x10) == -128,
-        &mut failures,
-    );
-    check(
-        "W load zero-extends",
-        device.read_u32(0x10) == 0xFFFF_FF80,
-        &mut failures,
-    );
-
-    if let Some(intid) = options::number("mmio", "irq") {
-        DEVICE_IRQ.store(intid as u32, Ordering::Relaxed);
-        DEVICE_BASE.store(base, Ordering::Relaxed);
-        if let Some(gicc) = gic::cpu_interface() {
-            gicc.init();
+    // `rounds=N` repeats the register checks (to outlive a service restart).
+    let rounds = options::number_or("mmio", "rounds", 1);
+    for round in 1..=rounds {
+        registers_round(device, &mut failures);
+        if rounds > 1 {
+            println!("mmio: round {round}/{rounds}");
         }
-        irq::set_handler(on_interrupt);
-        device.write_u32(0x18, 1);
-        timer::sleep_ms(5);
-        check(
-            "device interrupt delivered once",
-            DEVICE_INTERRUPTS.load(Ordering::Relaxed) == 1,
-            &mut failures,
-        );
-        check(
-            "line lowered by the handler",
-            device.read_u32(0x18) == 0,
-            &mut failures,
-        );
+    }
+    if let Some(intid) = options::number("mmio", "irq") {
+        device_interrupt(base, device, intid as u32, &mut failures);
     }
     if failures == 0 {
         println!("mmio: all ok");
     }
     psci::system_off()
+}
+
+fn registers_round(device: Window, failures: &mut u32) {
+    check("32-bit ID read", device.read_u32(0) == DEVICE_ID, failures);
+    check(
+        "byte read",
+        device.read_u8(0) == (DEVICE_ID & 0xff) as u8,
+        failures,
+    );
+    device.write_u64(8, 0x1122_3344_5566_7788);
+    check(
+        "64-bit store and load",
+        device.read_u64(8) == 0x1122_3344_5566_7788,
+        failures,
+    );
+    device.write_u16(8, 0xAABB);
+    check(
+        "16-bit store merges",
+        device.read_u64(8) == 0x1122_3344_5566_AABB,
+        failures,
+    );
+    check("16-bit load", device.read_u16(8) == 0xAABB, failures);
+    check(
+        "LDRSB sign-extends",
+        device.read_i8_sign_extended(0x10) == -128,
+        failures,
+    );
+    check(
+        "LDRSH sign-extends",
+        device.read_i16_sign_extended(0x10) == -128,
+        failures,
+    );
+    check(
+        "LDRSW sign-extends",
+        device.read_i32_sign_extended(0x10) == -128,
+        failures,
+    );
+    check(
+        "W load zero-extends",
+        device.read_u32(0x10) == 0xFFFF_FF80,
+        failures,
+    );
+}
+
+fn device_interrupt(base: usize, device: Window, intid: u32, failures: &mut u32) {
+    DEVICE_IRQ.store(intid, Ordering::Relaxed);
+    DEVICE_BASE.store(base, Ordering::Relaxed);
+    if let Some(gicc) = gic::cpu_interface() {
+        gicc.init();
+    }
+    irq::set_handler(on_interrupt);
+    device.write_u32(0x18, 1);
+    timer::sleep_ms(5);
+    check(
+        "device interrupt delivered once",
+        DEVICE_INTERRUPTS.load(Ordering::Relaxed) == 1,
+        failures,
+    );
+    check(
+        "line lowered by the handler",
+        device.read_u32(0x18) == 0,
+        failures,
+    );
 }
