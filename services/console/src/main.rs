@@ -59,6 +59,26 @@ static UART: Lock<Uart> = Lock::new(Uart {
 /// an unfinished line.
 static FOCUS: AtomicUsize = AtomicUsize::new(0);
 
+/// Guest accesses served so far, for the `crash_after` fault injection.
+static SERVED: AtomicUsize = AtomicUsize::new(0);
+
+/// Fault injection for tests: with `crash_after=N` in the boot arguments the
+/// console panics after serving N guest accesses — in its first run only, so
+/// the restarted console keeps serving. Shows that guests survive a console
+/// crash (their accesses wait) and see their UART come back.
+fn maybe_crash() {
+    let Some(limit) =
+        devicetree::bootarg_value("crash_after").and_then(bulkhead_runtime::bootargs::parse_u64)
+    else {
+        return;
+    };
+    let first_run = hvc::partition_info().is_ok_and(|info| info.restart_count == 0);
+    let served = SERVED.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+    if first_run && served > limit {
+        panic!("console: crashing on purpose after {limit} accesses (crash_after)");
+    }
+}
+
 /// The terminal's bytes: to the board's UART, or without one through the
 /// core's `CONSOLE_WRITE` (which ends lines itself, so CRs are left out).
 struct Screen<'a>(&'a Option<Pl011>);
@@ -254,6 +274,7 @@ fn serve_loop(vcpu: usize, settings: &'static Settings<'static>) -> ! {
 
 /// The reply to one message.
 fn answer(settings: &Settings<'static>, badge: u64, message: Message) -> Message {
+    maybe_crash();
     let Some(access) = Access::from_words(message) else {
         return [Error::NotSupported.code() as u64, 0, 0, 0, 0];
     };
