@@ -13,8 +13,8 @@
 //! Every table refuses unknown fields. Sizes are integers (bytes) or strings
 //! such as `"4096"`, `"512KiB"`, `"16MiB"`, `"1GiB"`; durations are strings
 //! such as `"500ms"`, `"10s"`, `"2m"`. `configs/qemu-virt.toml` is the
-//! annotated example; `configs/services.toml` annotates services,
-//! capabilities, emulated devices and supervision.
+//! annotated example: services, capabilities, emulated devices and
+//! supervision; `configs/test/` holds smaller systems.
 //!
 //! - `[board]`: `name` (a board of `platform::board::BOARDS`), `cpus` (default
 //!   the board's), `memory` (a multiple of 1 MiB, default the board's), `gic`

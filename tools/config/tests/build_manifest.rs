@@ -21,7 +21,7 @@ fn system(text: &str) -> System {
 }
 
 fn default_system() -> System {
-    bulkhead_config::load(Path::new("../../configs/qemu-virt.toml")).unwrap()
+    bulkhead_config::load(Path::new("tests/fixtures/two-guests.toml")).unwrap()
 }
 
 /// A bare-metal image: no arm64 Image header.
@@ -305,7 +305,7 @@ fn an_oversized_program_is_reported_at_its_partition() {
     assert_eq!(
         error.to_string(),
         format!(
-            "../../configs/qemu-virt.toml:{ticker_line}: partition \"ticker\": the image is oversized: it needs 17 MiB from 0x40000000, but the first memory region 0x40000000..0x41000000 holds only 16 MiB from there"
+            "tests/fixtures/two-guests.toml:{ticker_line}: partition \"ticker\": the image is oversized: it needs 17 MiB from 0x40000000, but the first memory region 0x40000000..0x41000000 holds only 16 MiB from there"
         )
     );
 }
@@ -322,7 +322,7 @@ fn a_kernel_too_large_for_the_memory_is_reported_with_sizes() {
     .unwrap_err();
     let text = error.to_string();
     assert!(
-        text.starts_with("../../configs/qemu-virt.toml: the partitions' memory does not fit: it needs 32 MiB (alignment included), but only "),
+        text.starts_with("tests/fixtures/two-guests.toml: the partitions' memory does not fit: it needs 32 MiB (alignment included), but only "),
         "{text}"
     );
     assert!(
@@ -337,7 +337,7 @@ fn the_number_of_images_must_match_the_partitions() {
     let error = build_manifest(&system, &[program_image(100)], KERNEL_FOOTPRINT).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "../../configs/qemu-virt.toml: 1 images were given for 2 partitions"
+        "tests/fixtures/two-guests.toml: 1 images were given for 2 partitions"
     );
     let error = build_manifest(&system, &[vec![], program_image(1)], KERNEL_FOOTPRINT).unwrap_err();
     assert!(error

@@ -374,8 +374,8 @@ fn partitions_without_a_pl011_have_no_uart_nodes() {
 }
 
 #[test]
-fn the_services_system_builds() {
-    let system = load(Path::new("../../configs/services.toml")).unwrap_or_else(|e| panic!("{e}"));
+fn the_default_system_builds() {
+    let system = load(Path::new("../../configs/qemu-virt.toml")).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = system.partitions.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["vmm", "console", "hello", "ticker"]);
     assert_eq!(system.supervisor(), Some(0));
@@ -396,7 +396,7 @@ fn the_services_system_builds() {
     // Guests keep their own.
     assert_eq!(
         system.partitions[2].bootargs.as_deref(),
-        Some("scenario=hello")
+        Some("scenario=hello console=pl011")
     );
 
     let bytes = build_manifest(&system, &images(&system), KERNEL_FOOTPRINT).unwrap();

@@ -28,7 +28,8 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 #[test]
 fn the_default_system_loads() {
-    let system = load(Path::new("../../configs/qemu-virt.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let system =
+        load(Path::new("tests/fixtures/two-guests.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(system.board.name, "qemu-virt");
     assert_eq!((system.cpus, system.ram_size, system.gic), (4, 1 << 30, 3));
     assert!(system.test.is_none());
