@@ -398,6 +398,26 @@ fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     regs
 }
 
+/// Hands the CPU to vCPU `id` without a scheduling decision (IPC): its state
+/// goes into the hardware if it is not there, and it becomes the queue's
+/// current vCPU. Time slices and timers stay as they were.
+fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
+    let st = state(cpu);
+    let current = st.loaded.load(Ordering::Relaxed);
+    if current != id {
+        if let Some(old) = partition::vcpu(current) {
+            save(cpu, old);
+        }
+        restore(cpu, v);
+        arm_fp_trap(cpu, id);
+        st.loaded.store(id, Ordering::Relaxed);
+    }
+    st.queue.lock().set_current(id);
+    let regs = &mut v.ctx().regs as *mut GuestRegs;
+    this_cpu().set_current_regs(regs);
+    regs
+}
+
 /// Enters the scheduler on this CPU for the first time; never returns.
 pub fn run() -> ! {
     let regs = reschedule(false);
@@ -408,8 +428,8 @@ pub fn run() -> ! {
 }
 
 /// Entry from the vectors for a hypercall (HVC #imm from a guest): calls that
-/// only produce results resume the caller without going through the
-/// scheduler.
+/// only produce results resume the caller, and IPC hands the CPU straight to
+/// the vCPU that must run next, without going through the scheduler.
 #[no_mangle]
 extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     let percpu = this_cpu();
@@ -417,14 +437,20 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     // SAFETY: `regs` is the loaded vCPU's register area, which the vectors
     // just filled; nothing else refers to it during this call.
     let effect = trap::hypercall_trap(unsafe { &mut *regs });
-    if effect == trap::Effect::ResultOnly && !state(percpu.index()).requests.load(Ordering::Acquire)
-    {
-        return HvcReturn {
-            next: regs,
-            trapped: 0,
-        };
-    }
-    let next = reschedule(false);
+    let requests = state(percpu.index()).requests.load(Ordering::Acquire);
+    let next = match effect {
+        trap::Effect::ResultOnly if !requests => {
+            return HvcReturn {
+                next: regs,
+                trapped: 0,
+            };
+        }
+        trap::Effect::SwitchTo(id) if !requests => match partition::vcpu(id) {
+            Some(v) => direct_switch(percpu.index(), id, v),
+            None => reschedule(false),
+        },
+        _ => reschedule(false),
+    };
     let trapped = percpu.hvc_trapped();
     HvcReturn {
         next,
@@ -439,6 +465,15 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
 /// Entry from the vectors for every other exception taken from a guest.
 #[no_mangle]
 extern "C" fn rust_guest_trap(kind: u64) -> *mut GuestRegs {
-    let timer_fired = trap::handle(crate::arch::vectors::TrapKind::from_code(kind));
-    reschedule(timer_fired)
+    let cpu = this_index();
+    match trap::handle(crate::arch::vectors::TrapKind::from_code(kind)) {
+        trap::AfterTrap::SwitchTo(id) if !state(cpu).requests.load(Ordering::Acquire) => {
+            match partition::vcpu(id) {
+                Some(v) => direct_switch(cpu, id, v),
+                None => reschedule(false),
+            }
+        }
+        trap::AfterTrap::SwitchTo(_) => reschedule(false),
+        trap::AfterTrap::Reschedule { timer_fired } => reschedule(timer_fired),
+    }
 }

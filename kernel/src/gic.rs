@@ -308,6 +308,8 @@ pub fn set_ppi_active(cpu: usize, intid: u32, active: bool) {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VgicState {
     lrs: [u64; MAX_LRS],
+    /// Bit n set when `lrs[n]` holds an interrupt.
+    live: u16,
     vmcr: u64,
     apr0: u64,
     apr1: u64,
@@ -390,6 +392,17 @@ fn write_lr(n: usize, v: u64) {
         Some(Controller::V3 { .. }) => write_lr_v3(n, v),
         None => {}
     }
+}
+
+/// Bitmap of the list registers in use on this CPU.
+fn live_lrs() -> u16 {
+    let mask = ((1u32 << lrs()) - 1) as u16;
+    let empty = match gic().map(|g| &g.ctrl) {
+        Some(Controller::V2 { gich, .. }) => gich.empty_lrs() as u16,
+        Some(Controller::V3 { .. }) => read_sysreg!("ich_elrsr_el2") as u16,
+        None => mask,
+    };
+    !empty & mask
 }
 
 /// State bits of a list register: 0 = invalid (GICv3 [63:62], GICv2 [29:28]).
@@ -528,10 +541,17 @@ impl VgicState {
 
     /// Saves the virtual interface of the running vCPU and clears it.
     pub fn save(&mut self, cpu: usize, vtimer_ppi: u32) {
-        let n = lrs();
-        for i in 0..n {
-            self.lrs[i] = read_lr(i);
-            write_lr(i, 0);
+        // Only list registers in use are read and cleared (ICH_ELRSR_EL2 /
+        // GICH_ELRSR0 name the empty ones): most switches have none.
+        let live = live_lrs();
+        self.live = live;
+        for i in 0..lrs() {
+            if live & (1 << i) != 0 {
+                self.lrs[i] = read_lr(i);
+                write_lr(i, 0);
+            } else {
+                self.lrs[i] = 0;
+            }
         }
         match gic().map(|g| &g.ctrl) {
             Some(Controller::V2 { gich, .. }) => {
@@ -547,8 +567,9 @@ impl VgicState {
         }
         // A HW-linked timer interrupt keeps the physical PPI active until the
         // guest deactivates it; carry that with the vCPU, not the CPU, so the
-        // next vCPU's timer can fire (as KVM does on vcpu_put).
-        self.vtimer_active = ppi_active(cpu, vtimer_ppi);
+        // next vCPU's timer can fire (as KVM does on vcpu_put). With no list
+        // register in use, no injected timer interrupt can be active.
+        self.vtimer_active = live != 0 && ppi_active(cpu, vtimer_ppi);
         if self.vtimer_active {
             set_ppi_active(cpu, vtimer_ppi, false);
         }
@@ -556,9 +577,12 @@ impl VgicState {
 
     /// Loads this vCPU's virtual interface state.
     pub fn restore(&self, cpu: usize, vtimer_ppi: u32) {
-        let n = lrs();
-        for i in 0..n {
-            write_lr(i, self.lrs[i]);
+        // The hardware list registers are all empty here (`save` cleared
+        // them): only the live ones need writing.
+        for i in 0..lrs() {
+            if self.live & (1 << i) != 0 {
+                write_lr(i, self.lrs[i]);
+            }
         }
         match gic().map(|g| &g.ctrl) {
             Some(Controller::V2 { gich, .. }) => {

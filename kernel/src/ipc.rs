@@ -122,6 +122,7 @@ fn send(
     cpu::block(id, None);
     if let CallOutcome::Delivered { server } = outcome {
         deliver(usize::from(server), id);
+        return Ok(Effect::SwitchTo(usize::from(server)));
     }
     Ok(Effect::StateChanged)
 }

@@ -19,6 +19,9 @@ pub enum Effect {
     ResultOnly,
     /// Scheduling or partition state may have changed: reschedule.
     StateChanged,
+    /// IPC handed the CPU to this vCPU (the server of a call, or the caller
+    /// a reply completes): run it next without a scheduling decision.
+    SwitchTo(usize),
 }
 
 /// Handles a hypercall (HVC) from the loaded vCPU, whose registers are `regs`.
@@ -30,19 +33,34 @@ pub fn hypercall_trap(regs: &mut GuestRegs) -> Effect {
     hypercall(regs)
 }
 
-/// Handles one exception from the loaded vCPU; true if the EL2 timer fired.
-pub fn handle(kind: TrapKind) -> bool {
+/// What the scheduler does after a trap that is not a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterTrap {
+    /// Decide what runs; `timer_fired` if the EL2 timer went off.
+    Reschedule {
+        /// The EL2 timer fired (time slice or wake-up).
+        timer_fired: bool,
+    },
+    /// A device access was handed to its service's vCPU: run it next.
+    SwitchTo(usize),
+}
+
+/// Handles one exception from the loaded vCPU.
+pub fn handle(kind: TrapKind) -> AfterTrap {
+    let reschedule = |timer_fired| AfterTrap::Reschedule { timer_fired };
     let Some((_, v)) = cpu::loaded() else {
         // Cannot happen: traps come only from a loaded vCPU.
-        return cpu::handle_irqs(cpu::this_index());
+        return reschedule(cpu::handle_irqs(cpu::this_index()));
     };
     let Some(p) = partition::partition(v.partition) else {
-        return false;
+        return reschedule(false);
     };
-    match kind {
+    let timer_fired = match kind {
         TrapKind::Sync => {
-            handle_sync(v, p);
-            false
+            return match handle_sync(v, p) {
+                Some(id) => AfterTrap::SwitchTo(id),
+                None => reschedule(false),
+            };
         }
         TrapKind::Irq | TrapKind::Fiq => cpu::handle_irqs(cpu::this_index()),
         TrapKind::SError => {
@@ -64,7 +82,8 @@ pub fn handle(kind: TrapKind) -> bool {
             );
             false
         }
-    }
+    };
+    reschedule(timer_fired)
 }
 
 fn fault_here(v: &Vcpu, p: &Partition, what: core::fmt::Arguments<'_>) {
@@ -79,7 +98,9 @@ fn advance_pc(v: &Vcpu, esr: u64) {
     v.ctx().regs.elr += esr::instruction_length(esr);
 }
 
-fn handle_sync(v: &Vcpu, p: &Partition) {
+/// Handles a synchronous exception; returns the vCPU to hand the CPU to, if
+/// the exception was a device access forwarded to its service.
+fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
     let esr = ESR_EL2.get();
     let class = ExceptionClass::from_esr(esr);
     match class {
@@ -107,6 +128,7 @@ fn handle_sync(v: &Vcpu, p: &Partition) {
             let da = DataAbort::decode(esr);
             let ipa = faulting_ipa();
             match cpu::loaded().and_then(|(id, _)| crate::ipc::device_abort(id, v, p, ipa, esr)) {
+                Some(Ok(Effect::SwitchTo(server))) => return Some(server),
                 Some(Ok(_)) => {}
                 Some(Err(why)) => fault_here(v, p, format_args!("{why}, at IPA {ipa:#x}")),
                 None => fault_here(
@@ -151,7 +173,8 @@ fn handle_sync(v: &Vcpu, p: &Partition) {
         other => {
             fault_here(v, p, format_args!("{} (ESR {esr:#x})", other.name()));
         }
-    }
+    };
+    None
 }
 
 /// IPA of a stage-2 abort: HPFAR_EL2.FIPA holds bits [47:12], FAR_EL2 the page offset.

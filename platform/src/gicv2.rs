@@ -49,6 +49,8 @@ register_structs! {
         (0x00c => _r0),
         (0x010 => misr: ReadOnly<u32>),
         (0x014 => _r1),
+        (0x030 => elrsr0: ReadOnly<u32>),
+        (0x034 => _r3),
         (0x0f0 => apr: ReadWrite<u32>),
         (0x0f4 => _r2),
         (0x100 => lr: [ReadWrite<u32>; 64]),
@@ -207,6 +209,11 @@ impl HypInterface {
     /// GICH_HCR.
     pub fn set_hcr(&self, v: u32) {
         self.regs().hcr.set(v);
+    }
+
+    /// GICH_ELRSR0: bit n set when list register n is empty (§5.3.10).
+    pub fn empty_lrs(&self) -> u32 {
+        self.regs().elrsr0.get()
     }
 
     /// GICH_VMCR.

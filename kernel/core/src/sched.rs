@@ -152,6 +152,14 @@ impl RunQueue {
             .min()
     }
 
+    /// Records that `vcpu` runs now without a pick: an IPC call or reply
+    /// hands the CPU straight to the vCPU that must run next.
+    pub fn set_current(&mut self, vcpu: usize) {
+        if self.state(vcpu) == Some(RunState::Runnable) {
+            self.current = Some(vcpu);
+        }
+    }
+
     /// The vCPU chosen by the last [`Self::pick`], if still running.
     pub fn current(&self) -> Option<usize> {
         self.current
