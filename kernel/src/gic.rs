@@ -514,10 +514,14 @@ impl VgicState {
     /// As [`set_line`], on a vCPU that is not loaded (its saved state).
     pub fn set_line(&mut self, vintid: u32, priority: u8, high: bool) -> bool {
         let n = lrs();
-        for v in self.lrs.iter_mut().take(n) {
-            if lr_state(*v) != 0 && lr_vintid(*v) == vintid {
-                if let Some(new) = relevel(*v, high) {
-                    *v = new;
+        for i in 0..n {
+            let v = self.lrs[i];
+            if lr_state(v) != 0 && lr_vintid(v) == vintid {
+                if let Some(new) = relevel(v, high) {
+                    self.lrs[i] = new;
+                    if lr_state(new) == 0 {
+                        self.live &= !(1 << i);
+                    }
                     return high;
                 }
                 return false;
@@ -526,13 +530,14 @@ impl VgicState {
         if !high {
             return false;
         }
-        match self.lrs.iter_mut().take(n).find(|v| lr_state(**v) == 0) {
-            Some(slot) => {
-                *slot = encode_lr(VirtualIrq {
+        match (0..n).find(|&i| lr_state(self.lrs[i]) == 0) {
+            Some(i) => {
+                self.lrs[i] = encode_lr(VirtualIrq {
                     vintid,
                     pintid: None,
                     priority,
                 });
+                self.live |= 1 << i;
                 true
             }
             None => false,

@@ -135,6 +135,7 @@ fn receive(
     reply_first: bool,
 ) -> Result<Effect, Error> {
     let cap = p.caps.lookup(slot, ObjectKind::Endpoint, rights::RECV)?;
+    let mut replied_to = None;
     if reply_first {
         let reply = {
             let x = &v.ctx().regs.x;
@@ -142,19 +143,24 @@ fn receive(
         };
         if let Some(caller) = cpu::ipc_state().reply(id as u16)? {
             complete(usize::from(caller), Ok(reply));
+            replied_to = Some(usize::from(caller));
         }
     }
     let next = cpu::ipc_state().recv(cap.object as usize, id as u16)?;
     match next {
-        Some(caller) => deliver(id, usize::from(caller)),
+        Some(caller) => {
+            deliver(id, usize::from(caller));
+            Ok(Effect::StateChanged)
+        }
         None => {
             v.ctx().ipc = IpcWait::Recv {
                 endpoint: cap.object,
             };
             cpu::block(id, None);
+            // The reply returns straight to the caller it completes.
+            Ok(replied_to.map_or(Effect::StateChanged, Effect::SwitchTo))
         }
     }
-    Ok(Effect::StateChanged)
 }
 
 /// Finishes a caller's wait with a reply (or an error): a call returns it in
