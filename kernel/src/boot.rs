@@ -251,6 +251,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     gic::init(gic_frames(machine), mpidrs.as_slice());
     percpu::publish_mpidrs(mpidrs.as_slice());
     init_el2_for_guests();
+    cpu::init_pmu_counters();
     gic::init_cpu(
         0,
         &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],

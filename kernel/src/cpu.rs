@@ -234,7 +234,7 @@ pub fn forget_fp(id: usize) {
 /// registers trap (TPM, TPMCR) unless the partition holds the PMU; HPMN keeps
 /// every counter for EL1 (Arm ARM D17.2.71).
 fn mdcr_for(pmu: bool) -> u64 {
-    let hpmn = (read_pmcr_n()) & 0x1f;
+    let hpmn = PMU_COUNTERS.load(Ordering::Relaxed);
     let mut v = hpmn | 1 << 9 | 1 << 10 | 1 << 11;
     if !pmu {
         v |= 1 << 5 | 1 << 6;
@@ -242,8 +242,13 @@ fn mdcr_for(pmu: bool) -> u64 {
     v
 }
 
-fn read_pmcr_n() -> u64 {
-    (crate::arch::sysreg::read_sysreg!("pmcr_el0") >> 11) & 0x1f
+/// PMCR_EL0.N, the number of event counters, read once at boot.
+static PMU_COUNTERS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Reads the PMU's counter count (the same on every CPU) for MDCR_EL2.HPMN.
+pub fn init_pmu_counters() {
+    let n = (crate::arch::sysreg::read_sysreg!("pmcr_el0") >> 11) & 0x1f;
+    PMU_COUNTERS.store(n, Ordering::Relaxed);
 }
 
 fn restore(cpu: usize, v: &Vcpu) {

@@ -514,9 +514,11 @@ impl VgicState {
     /// As [`set_line`], on a vCPU that is not loaded (its saved state).
     pub fn set_line(&mut self, vintid: u32, priority: u8, high: bool) -> bool {
         let n = lrs();
+        // Only live entries mean anything; the others are stale.
+        let live = |i: usize| self.live & (1 << i) != 0;
         for i in 0..n {
             let v = self.lrs[i];
-            if lr_state(v) != 0 && lr_vintid(v) == vintid {
+            if live(i) && lr_state(v) != 0 && lr_vintid(v) == vintid {
                 if let Some(new) = relevel(v, high) {
                     self.lrs[i] = new;
                     if lr_state(new) == 0 {
@@ -530,7 +532,7 @@ impl VgicState {
         if !high {
             return false;
         }
-        match (0..n).find(|&i| lr_state(self.lrs[i]) == 0) {
+        match (0..n).find(|&i| !live(i) || lr_state(self.lrs[i]) == 0) {
             Some(i) => {
                 self.lrs[i] = encode_lr(VirtualIrq {
                     vintid,
@@ -550,12 +552,12 @@ impl VgicState {
         // GICH_ELRSR0 name the empty ones): most switches have none.
         let live = live_lrs();
         self.live = live;
-        for i in 0..lrs() {
-            if live & (1 << i) != 0 {
-                self.lrs[i] = read_lr(i);
-                write_lr(i, 0);
-            } else {
-                self.lrs[i] = 0;
+        if live != 0 {
+            for i in 0..lrs() {
+                if live & (1 << i) != 0 {
+                    self.lrs[i] = read_lr(i);
+                    write_lr(i, 0);
+                }
             }
         }
         match gic().map(|g| &g.ctrl) {

@@ -30,17 +30,20 @@ fn set(regs: &mut GuestRegs, values: &[u64]) {
 
 /// Handles an IPC call from vCPU `id`; `fid` is in the abi::ipc range.
 pub fn hypercall(id: usize, v: &Vcpu, p: &Partition, fid: u32) -> Effect {
-    let x = v.ctx().regs.x;
+    let (x1, x2) = {
+        let x = &v.ctx().regs.x;
+        (x[1], x[2])
+    };
     let result = match fid {
-        ipc::CALL => call(id, v, p, x[1]),
-        ipc::RECV => receive(id, v, p, x[1], false),
-        ipc::REPLY_RECV => receive(id, v, p, x[1], true),
-        ipc::SIGNAL => signal(p, x[1], x[2]),
-        ipc::WAIT => wait(id, v, p, x[1], true),
-        ipc::POLL => wait(id, v, p, x[1], false),
-        ipc::IRQ_ACK => irq_ack(p, x[1]),
-        ipc::PARTITION_CONTROL => control(p, x[1], x[2]),
-        ipc::PARTITION_STATUS => status(v, p, x[1]),
+        ipc::CALL => call(id, v, p, x1),
+        ipc::RECV => receive(id, v, p, x1, false),
+        ipc::REPLY_RECV => receive(id, v, p, x1, true),
+        ipc::SIGNAL => signal(p, x1, x2),
+        ipc::WAIT => wait(id, v, p, x1, true),
+        ipc::POLL => wait(id, v, p, x1, false),
+        ipc::IRQ_ACK => irq_ack(p, x1),
+        ipc::PARTITION_CONTROL => control(p, x1, x2),
+        ipc::PARTITION_STATUS => status(v, p, x1),
         _ => Err(Error::NotSupported),
     };
     match result {

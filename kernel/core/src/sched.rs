@@ -2,6 +2,8 @@
 //! vCPUs blocked in WFI until a deadline. One `RunQueue` per physical CPU holds
 //! the vCPUs homed there; vCPUs never migrate, so it needs no locking of its own.
 
+use crate::manifest::MAX_VCPUS;
+
 /// Most vCPUs homed on one physical CPU.
 pub const MAX_LOCAL_VCPUS: usize = 16;
 
@@ -38,10 +40,25 @@ pub enum SchedError {
 /// The vCPUs of one physical CPU.
 #[derive(Debug)]
 pub struct RunQueue {
-    entries: [Option<Entry>; MAX_LOCAL_VCPUS],
+    /// The first `len` entries are in use (vCPUs are only ever added).
+    entries: [Entry; MAX_LOCAL_VCPUS],
+    len: usize,
+    /// Slot of each global vCPU id in `entries`, or [`NO_SLOT`].
+    slot_of: [u8; MAX_VCPUS],
     current: Option<usize>,
     picks: u64,
 }
+
+/// `slot_of` value of a vCPU not homed here.
+const NO_SLOT: u8 = u8::MAX;
+
+const EMPTY: Entry = Entry {
+    vcpu: usize::MAX,
+    priority: 0,
+    state: RunState::Off,
+    wake_at: None,
+    last_picked: 0,
+};
 
 impl Default for RunQueue {
     fn default() -> Self {
@@ -53,49 +70,53 @@ impl RunQueue {
     /// An empty queue.
     pub const fn new() -> Self {
         Self {
-            entries: [None; MAX_LOCAL_VCPUS],
+            entries: [EMPTY; MAX_LOCAL_VCPUS],
+            len: 0,
+            slot_of: [NO_SLOT; MAX_VCPUS],
             current: None,
             picks: 0,
         }
     }
 
-    /// Adds a vCPU (global id) in state `Off`.
+    /// Adds a vCPU (global id, below `manifest::MAX_VCPUS`) in state `Off`.
     pub fn add(&mut self, vcpu: usize, priority: u8) -> Result<(), SchedError> {
-        if self.slot(vcpu).is_some() {
+        let Some(&slot) = self.slot_of.get(vcpu) else {
+            return Err(SchedError::Full);
+        };
+        if slot != NO_SLOT {
             return Err(SchedError::Duplicate);
         }
-        let free = self
-            .entries
-            .iter_mut()
-            .find(|e| e.is_none())
-            .ok_or(SchedError::Full)?;
-        *free = Some(Entry {
+        if self.len == MAX_LOCAL_VCPUS {
+            return Err(SchedError::Full);
+        }
+        self.entries[self.len] = Entry {
             vcpu,
             priority,
-            state: RunState::Off,
-            wake_at: None,
-            last_picked: 0,
-        });
+            ..EMPTY
+        };
+        self.slot_of[vcpu] = self.len as u8;
+        self.len += 1;
         Ok(())
     }
 
-    fn slot(&self, vcpu: usize) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|e| e.is_some_and(|e| e.vcpu == vcpu))
+    fn live(&self) -> &[Entry] {
+        &self.entries[..self.len]
     }
 
     fn entry_mut(&mut self, vcpu: usize) -> Option<&mut Entry> {
-        self.entries.iter_mut().flatten().find(|e| e.vcpu == vcpu)
+        let slot = usize::from(*self.slot_of.get(vcpu)?);
+        self.entries[..self.len].get_mut(slot)
+    }
+
+    fn entry_priority(&self, vcpu: usize) -> Option<u8> {
+        let slot = usize::from(*self.slot_of.get(vcpu)?);
+        self.live().get(slot).map(|e| e.priority)
     }
 
     /// The state of a vCPU, if it is homed here.
     pub fn state(&self, vcpu: usize) -> Option<RunState> {
-        self.entries
-            .iter()
-            .flatten()
-            .find(|e| e.vcpu == vcpu)
-            .map(|e| e.state)
+        let slot = usize::from(*self.slot_of.get(vcpu)?);
+        self.live().get(slot).map(|e| e.state)
     }
 
     /// Makes a vCPU runnable (start, wake).
@@ -132,7 +153,7 @@ impl RunQueue {
     /// true if any woke.
     pub fn wake_expired(&mut self, now: u64) -> bool {
         let mut woke = false;
-        for e in self.entries.iter_mut().flatten() {
+        for e in self.entries[..self.len].iter_mut() {
             if e.state == RunState::Blocked && e.wake_at.is_some_and(|t| t <= now) {
                 e.state = RunState::Runnable;
                 e.wake_at = None;
@@ -144,9 +165,8 @@ impl RunQueue {
 
     /// The earliest wake deadline of a blocked vCPU.
     pub fn next_wake(&self) -> Option<u64> {
-        self.entries
+        self.live()
             .iter()
-            .flatten()
             .filter(|e| e.state == RunState::Blocked)
             .filter_map(|e| e.wake_at)
             .min()
@@ -166,9 +186,8 @@ impl RunQueue {
     }
 
     fn top_priority(&self) -> Option<u8> {
-        self.entries
+        self.live()
             .iter()
-            .flatten()
             .filter(|e| e.state == RunState::Runnable)
             .map(|e| e.priority)
             .max()
@@ -180,9 +199,8 @@ impl RunQueue {
         let Some(top) = self.top_priority() else {
             return false;
         };
-        self.entries
+        self.live()
             .iter()
-            .flatten()
             .filter(|e| e.state == RunState::Runnable && e.priority == top)
             .count()
             > 1
@@ -194,19 +212,15 @@ impl RunQueue {
     pub fn pick(&mut self, slice_expired: bool) -> Option<usize> {
         let top = self.top_priority()?;
         if let Some(cur) = self.current {
-            let keep = self
-                .entries
-                .iter()
-                .flatten()
-                .any(|e| e.vcpu == cur && e.state == RunState::Runnable && e.priority == top);
+            let keep = self.state(cur) == Some(RunState::Runnable)
+                && self.entry_priority(cur) == Some(top);
             if keep && !(slice_expired && self.needs_time_slice()) {
                 return Some(cur);
             }
         }
         let next = self
-            .entries
+            .live()
             .iter()
-            .flatten()
             .filter(|e| e.state == RunState::Runnable && e.priority == top)
             .min_by_key(|e| e.last_picked)
             .map(|e| e.vcpu)?;
@@ -221,7 +235,7 @@ impl RunQueue {
 
     /// Number of vCPUs homed here.
     pub fn len(&self) -> usize {
-        self.entries.iter().flatten().count()
+        self.len
     }
 
     /// True if no vCPU is homed here.
