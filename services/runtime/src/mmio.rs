@@ -55,4 +55,16 @@ impl Window {
     store!(write_u16, "strh", ":w", u16);
     store!(write_u32, "str", ":w", u32);
     store!(write_u64, "str", "", u64);
+
+    /// Two 64-bit loads in one `LDP`: an access whose syndrome the core
+    /// cannot decode, so a service cannot emulate it (used to check that the
+    /// core faults the partition clearly instead).
+    pub fn read_pair_u64(&self, offset: usize) -> (u64, u64) {
+        let (a, b): (u64, u64);
+        // SAFETY: one load pair from this partition's own device window.
+        unsafe {
+            asm!("ldp {a}, {b}, [{p}]", a = out(reg) a, b = out(reg) b, p = in(reg) self.base + offset, options(nostack, readonly))
+        };
+        (a, b)
+    }
 }

@@ -1,7 +1,8 @@
 //! Emulated-device scenarios. `device-server slot=S` serves endpoint cap S as
 //! a small register file; `mmio base=B` is a guest with that device's window
 //! at B, which checks loads of every width and sign extension, stores, and
-//! the device's interrupt line.
+//! the device's interrupt line; with `nosyndrome=1` it ends with a load pair,
+//! which the core cannot forward and must fault.
 //!
 //! Register file (offsets): 0x00 ID (reads [`DEVICE_ID`]), 0x08 scratch
 //! (64-bit, read/write), 0x10 reads 0xFFFF_FFFF_FFFF_FF80 (to check sign
@@ -150,6 +151,11 @@ pub fn client() -> ! {
     }
     if failures == 0 {
         println!("mmio: all ok");
+    }
+    if options::number_or("mmio", "nosyndrome", 0) != 0 {
+        println!("mmio: a load pair the core cannot emulate");
+        let pair = device.read_pair_u64(0);
+        println!("mmio: FAIL the load pair returned {pair:?}");
     }
     psci::system_off()
 }
