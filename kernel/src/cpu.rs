@@ -371,25 +371,40 @@ fn wait_for_interrupt() {
     unsafe { core::arch::asm!("dsb sy", "wfi", options(nostack)) };
 }
 
-fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
+/// Puts vCPU `id`'s state into the hardware if it is not there yet (saving
+/// the loaded one's), and points the vectors at its registers. True if the
+/// hardware changed hands.
+fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
     let st = state(cpu);
     let current = st.loaded.load(Ordering::Relaxed);
-    let now = timer::now();
-    if current != id {
+    let switched = current != id;
+    if switched {
         if let Some(old) = partition::vcpu(current) {
             save(cpu, old);
         }
         restore(cpu, v);
         arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
-        *st.slice_end.lock() = None;
     }
+    let regs = &mut v.ctx().regs as *mut GuestRegs;
+    this_cpu().set_current_regs(regs);
+    (regs, switched)
+}
+
+/// Runs vCPU `id`, the scheduler's choice: a new vCPU gets a fresh time
+/// slice when it shares its priority, and the EL2 timer is armed for the
+/// slice end or the earliest wake-up.
+fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
+    let st = state(cpu);
+    let now = timer::now();
+    let (regs, switched) = load(cpu, id, v);
     let q = st.queue.lock();
     let mut end = st.slice_end.lock();
+    if switched || !q.needs_time_slice() {
+        *end = None;
+    }
     if q.needs_time_slice() {
         end.get_or_insert(now + timer::ms_to_ticks(SLICE_MS));
-    } else {
-        *end = None;
     }
     let deadline = match (*end, q.next_wake()) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -398,28 +413,14 @@ fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     drop(end);
     drop(q);
     timer::arm(deadline);
-    let regs = &mut v.ctx().regs as *mut GuestRegs;
-    this_cpu().set_current_regs(regs);
     regs
 }
 
-/// Hands the CPU to vCPU `id` without a scheduling decision (IPC): its state
-/// goes into the hardware if it is not there, and it becomes the queue's
-/// current vCPU. Time slices and timers stay as they were.
+/// Hands the CPU to vCPU `id` without a scheduling decision (IPC): it
+/// becomes the queue's current vCPU; time slices and timers stay as they were.
 fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
-    let st = state(cpu);
-    let current = st.loaded.load(Ordering::Relaxed);
-    if current != id {
-        if let Some(old) = partition::vcpu(current) {
-            save(cpu, old);
-        }
-        restore(cpu, v);
-        arm_fp_trap(cpu, id);
-        st.loaded.store(id, Ordering::Relaxed);
-    }
-    st.queue.lock().set_current(id);
-    let regs = &mut v.ctx().regs as *mut GuestRegs;
-    this_cpu().set_current_regs(regs);
+    let (regs, _) = load(cpu, id, v);
+    state(cpu).queue.lock().set_current(id);
     regs
 }
 

@@ -55,10 +55,10 @@ mod vector {
     pub const CURRENT_SPX_FIQ: u64 = 6;
 }
 
-/// The FP/SIMD registers are part of the saved context only when the program
-/// is built with FP/SIMD (`aarch64-unknown-none`): Rust code run by the
-/// handlers may then use them. A soft-float program never touches them, so
-/// its exceptions neither save them nor make the core switch them in.
+// The FP/SIMD registers are part of the saved context only when the program
+// is built with FP/SIMD (`aarch64-unknown-none`): Rust code run by the
+// handlers may then use them. A soft-float program never touches them, so
+// its exceptions neither save them nor make the core switch them in.
 #[cfg(target_feature = "neon")]
 global_asm!(
     ".macro SAVE_FP",
@@ -109,7 +109,7 @@ global_asm!(
     q = const FRAME_Q,
 );
 
-/// No FP/SIMD state to save in a soft-float program (see above).
+// No FP/SIMD state to save in a soft-float program (see above).
 #[cfg(not(target_feature = "neon"))]
 global_asm!(".macro SAVE_FP", ".endm", ".macro RESTORE_FP", ".endm");
 
