@@ -5,11 +5,11 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
+use core::cell::UnsafeCell;
 use kernel_core::ipc::IpcCpu;
 use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
-use spin::Mutex;
 
 use crate::arch::percpu::this_cpu;
 use crate::arch::vectors::{GuestRegs, HvcReturn};
@@ -22,28 +22,60 @@ const NONE: usize = usize::MAX;
 /// Time slice between vCPUs of equal priority.
 const SLICE_MS: u64 = 10;
 
+/// State that only its own CPU ever touches, reached without a lock: the
+/// scheduler's and IPC's per-CPU data (DESIGN.md §3: no locks on the fast
+/// path). Requests from other CPUs go through `Vcpu::requests` and the
+/// `requests` flag instead.
+struct CpuLocal<T>(UnsafeCell<T>);
+
+// SAFETY: each CpuLocal belongs to one CPU's `CpuState` and is only accessed
+// by that CPU (`with` callers pass `this_index()`), one exception at a time
+// with interrupts masked at EL2; so there is never concurrent access.
+unsafe impl<T> Sync for CpuLocal<T> {}
+
+impl<T> CpuLocal<T> {
+    const fn new(value: T) -> Self {
+        Self(UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on the value. `f` must not reach this same cell again (the
+    /// callers here are leaf operations on the run queue or IPC state).
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: only the owning CPU calls this (see the Sync impl), and no
+        // caller nests `with` on one cell, so this is the only reference.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// The scheduler's state of one CPU.
+struct Sched {
+    queue: RunQueue,
+    /// When the running vCPU's time slice ends.
+    slice_end: Option<u64>,
+}
+
 struct CpuState {
-    queue: Mutex<RunQueue>,
-    /// IPC state of this CPU (only this CPU touches it).
-    ipc: Mutex<IpcCpu>,
+    sched: CpuLocal<Sched>,
+    /// IPC state of this CPU.
+    ipc: CpuLocal<IpcCpu>,
     /// vCPU whose FP/SIMD state is in the registers.
     fp_owner: AtomicUsize,
     /// vCPU whose state is in the hardware (only this CPU touches it).
     loaded: AtomicUsize,
     /// A request was posted for a vCPU homed here.
     requests: AtomicBool,
-    /// When the running vCPU's time slice ends.
-    slice_end: Mutex<Option<u64>>,
 }
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
     CpuState {
-        queue: Mutex::new(RunQueue::new()),
-        ipc: Mutex::new(IpcCpu::new()),
+        sched: CpuLocal::new(Sched {
+            queue: RunQueue::new(),
+            slice_end: None,
+        }),
+        ipc: CpuLocal::new(IpcCpu::new()),
         fp_owner: AtomicUsize::new(NONE),
         loaded: AtomicUsize::new(NONE),
         requests: AtomicBool::new(false),
-        slice_end: Mutex::new(None),
     }
 }; MAX_CPUS];
 
@@ -66,14 +98,20 @@ pub fn note_request(cpu: usize) {
     state(cpu).requests.store(true, Ordering::Release);
 }
 
-/// Puts every vCPU homed on `cpu` into its run queue (boot).
+/// Runs `f` on this CPU's run queue.
+fn queue<R>(f: impl FnOnce(&mut RunQueue) -> R) -> R {
+    state(this_index()).sched.with(|s| f(&mut s.queue))
+}
+
+/// Puts every vCPU homed on this CPU into its run queue (boot).
 pub fn register_vcpus(cpu: usize) {
-    let mut q = state(cpu).queue.lock();
-    for (id, v) in partition::system().vcpus.iter().enumerate() {
-        if v.home == cpu {
-            let _ = q.add(id, v.priority);
+    queue(|q| {
+        for (id, v) in partition::system().vcpus.iter().enumerate() {
+            if v.home == cpu {
+                let _ = q.add(id, v.priority);
+            }
         }
-    }
+    });
 }
 
 /// The vCPU loaded on this CPU, if any.
@@ -91,17 +129,17 @@ pub fn block_loaded(wake_at: Option<u64>) {
 
 /// Blocks vCPU `id` (homed here) until `wake_at` or until made runnable.
 pub fn block(id: usize, wake_at: Option<u64>) {
-    state(this_index()).queue.lock().block(id, wake_at);
+    queue(|q| q.block(id, wake_at));
 }
 
 /// Makes vCPU `id` (homed here) runnable.
 pub fn set_runnable(id: usize) {
-    state(this_index()).queue.lock().set_runnable(id);
+    queue(|q| q.set_runnable(id));
 }
 
-/// This CPU's IPC state.
-pub fn ipc_state() -> spin::MutexGuard<'static, IpcCpu> {
-    state(this_index()).ipc.lock()
+/// Runs `f` on this CPU's IPC state.
+pub fn with_ipc<R>(f: impl FnOnce(&mut IpcCpu) -> R) -> R {
+    state(this_index()).ipc.with(f)
 }
 
 /// Sets the line of software virtual interrupt `intid` of vCPU `id` (homed
@@ -118,12 +156,12 @@ pub fn set_virq_line(id: usize, v: &Vcpu, intid: u32, high: bool) {
             Stats::bump(&p.stats.injected_irqs);
         }
         // A vCPU waiting in WFI wakes for its interrupt.
-        let mut q = state(this_index()).queue.lock();
-        if q.state(id) == Some(kernel_core::sched::RunState::Blocked)
-            && v.ctx().ipc == IpcWait::None
-        {
-            q.set_runnable(id);
-        }
+        let waiting_in_wfi = v.ctx().ipc == IpcWait::None;
+        queue(|q| {
+            if waiting_in_wfi && q.state(id) == Some(kernel_core::sched::RunState::Blocked) {
+                q.set_runnable(id);
+            }
+        });
     }
 }
 
@@ -152,7 +190,7 @@ fn process_requests(cpu: usize) {
                 partition::reset_context(v, entry, context, gic::is_v3());
                 forget_fp(id);
                 *v.power.lock() = Power::On;
-                st.queue.lock().set_runnable(id);
+                queue(|q| q.set_runnable(id));
             }
         }
         if pending.notified {
@@ -175,7 +213,7 @@ pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
         save(cpu, v);
         st.loaded.store(NONE, Ordering::Relaxed);
     }
-    st.queue.lock().set_off(id);
+    queue(|q| q.set_off(id));
     forget_fp(id);
     ipc::departed(id, v);
     let was_on = core::mem::replace(&mut *v.power.lock(), Power::Off) != Power::Off;
@@ -332,16 +370,18 @@ pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
     let mut slice_expired = false;
     if timer_fired {
         let now = timer::now();
-        st.queue.lock().wake_expired(now);
-        let mut end = st.slice_end.lock();
-        if end.is_some_and(|t| t <= now) {
-            slice_expired = true;
-            *end = None;
-        }
+        slice_expired = st.sched.with(|s| {
+            s.queue.wake_expired(now);
+            let expired = s.slice_end.is_some_and(|t| t <= now);
+            if expired {
+                s.slice_end = None;
+            }
+            expired
+        });
     }
     loop {
         process_requests(cpu);
-        let next = st.queue.lock().pick(slice_expired);
+        let next = queue(|q| q.pick(slice_expired));
         slice_expired = false;
         if let Some(id) = next {
             if let Some(v) = partition::vcpu(id) {
@@ -358,10 +398,10 @@ pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
             // restart): no interrupt will announce it.
             continue;
         }
-        timer::arm(st.queue.lock().next_wake());
+        timer::arm(queue(|q| q.next_wake()));
         wait_for_interrupt();
         handle_irqs(cpu);
-        st.queue.lock().wake_expired(timer::now());
+        queue(|q| q.wake_expired(timer::now()));
     }
 }
 
@@ -398,20 +438,20 @@ fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     let st = state(cpu);
     let now = timer::now();
     let (regs, switched) = load(cpu, id, v);
-    let q = st.queue.lock();
-    let mut end = st.slice_end.lock();
-    if switched || !q.needs_time_slice() {
-        *end = None;
-    }
-    if q.needs_time_slice() {
-        end.get_or_insert(now + timer::ms_to_ticks(SLICE_MS));
-    }
-    let deadline = match (*end, q.next_wake()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    drop(end);
-    drop(q);
+    let deadline = st.sched.with(|s| {
+        let sliced = s.queue.needs_time_slice();
+        if switched || !sliced {
+            s.slice_end = None;
+        }
+        if sliced {
+            s.slice_end
+                .get_or_insert(now + timer::ms_to_ticks(SLICE_MS));
+        }
+        match (s.slice_end, s.queue.next_wake()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    });
     timer::arm(deadline);
     regs
 }
@@ -420,7 +460,7 @@ fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
 /// becomes the queue's current vCPU; time slices and timers stay as they were.
 fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     let (regs, _) = load(cpu, id, v);
-    state(cpu).queue.lock().set_current(id);
+    state(cpu).sched.with(|s| s.queue.set_current(id));
     regs
 }
 

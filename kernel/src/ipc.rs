@@ -120,7 +120,7 @@ fn send(
     let server_up =
         partition::partition(ep.server).is_some_and(|s| s.ctl.lock().state == PartState::Running);
     let outcome =
-        cpu::ipc_state().call(endpoint as usize, id as u16, server, server_up, when_down)?;
+        cpu::with_ipc(|ipc| ipc.call(endpoint as usize, id as u16, server, server_up, when_down))?;
     v.ctx().ipc = wait;
     cpu::block(id, None);
     if let CallOutcome::Delivered { server } = outcome {
@@ -144,12 +144,12 @@ fn receive(
             let x = &v.ctx().regs.x;
             [x[2], x[3], x[4], x[5], x[6]]
         };
-        if let Some(caller) = cpu::ipc_state().reply(id as u16)? {
+        if let Some(caller) = cpu::with_ipc(|ipc| ipc.reply(id as u16))? {
             complete(usize::from(caller), Ok(reply));
             replied_to = Some(usize::from(caller));
         }
     }
-    let next = cpu::ipc_state().recv(cap.object as usize, id as u16)?;
+    let next = cpu::with_ipc(|ipc| ipc.recv(cap.object as usize, id as u16))?;
     match next {
         Some(caller) => {
             deliver(id, usize::from(caller));
@@ -267,7 +267,7 @@ pub fn device_abort(
 /// serving gets an error (a call) or is retried when a server receives
 /// again (a device access); callers queued for it fail if they are calls.
 pub fn departed(id: usize, v: &Vcpu) {
-    let gone = cpu::ipc_state().depart(id as u16);
+    let gone = cpu::with_ipc(|ipc| ipc.depart(id as u16));
     let was = core::mem::take(&mut v.ctx().ipc);
     if let IpcWait::Wait { index } = was {
         if let Some(n) = objects::notification(index) {
@@ -287,12 +287,12 @@ pub fn departed(id: usize, v: &Vcpu) {
         if ep.server_vcpu.get(this_cpu).copied().flatten() != Some(id as u16) {
             continue;
         }
-        let queued: heapless_ids::Ids = cpu::ipc_state().queued(e).collect();
+        let queued: heapless_ids::Ids = cpu::with_ipc(|ipc| ipc.queued(e).collect());
         for caller in queued.iter().map(|&c| usize::from(c)) {
             let is_call = partition::vcpu(caller)
                 .is_some_and(|c| matches!(c.ctx().ipc, IpcWait::Call { .. }));
             if is_call {
-                cpu::ipc_state().cancel(caller as u16);
+                cpu::with_ipc(|ipc| ipc.cancel(caller as u16));
                 complete(caller, Err(Error::WrongState));
             }
         }
@@ -305,7 +305,7 @@ fn fail_or_retry(caller: usize) {
     };
     match c.ctx().ipc {
         IpcWait::Mmio { endpoint, .. } => {
-            let _ = cpu::ipc_state().requeue_front(endpoint as usize, caller as u16);
+            let _ = cpu::with_ipc(|ipc| ipc.requeue_front(endpoint as usize, caller as u16));
         }
         IpcWait::Call { .. } => complete(caller, Err(Error::WrongState)),
         _ => {}
