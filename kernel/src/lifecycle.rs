@@ -158,7 +158,7 @@ pub fn fault(p: &Partition, report: core::fmt::Arguments<'_>) {
     }
     let restart = {
         let mut ctl = p.ctl.lock();
-        ctl.state == PartState::Running && p.restart_after_fault(&mut ctl, timer::now())
+        ctl.state == PartState::Running && p.restart_after_fault(&mut ctl, timer::now_ms())
     };
     if !restart && p.desc.restart != RestartPolicy::Never {
         error!(

@@ -6,12 +6,14 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use alloc::boxed::Box;
 use kernel_core::captable::CapTable;
 use kernel_core::manifest::{
     region_flags, DeviceDesc, Manifest, PartitionDesc, RegionDesc, RestartPolicy,
 };
 use kernel_core::pagetable::{self, Attrs, MapError, MemType, PageTable, Regime};
 use kernel_core::psci::Power;
+use kernel_core::restart::RestartWindow;
 use spin::{Mutex, Once};
 
 use crate::arch::cache;
@@ -55,8 +57,8 @@ pub struct PartCtl {
     pub live: usize,
     /// Pending action while `Stopping`.
     pub action: StopAction,
-    /// Counter values of recent restarts after faults, for `on-crash` windows.
-    pub recent_restarts: [u64; 8],
+    /// Recent restarts after faults, for `on-crash` windows.
+    pub recent_restarts: Box<RestartWindow>,
 }
 
 /// A partition.
@@ -146,27 +148,18 @@ impl Partition {
     }
 
     /// The restart decision after a fault, from the policy in the config.
-    pub fn restart_after_fault(&self, ctl: &mut PartCtl, now: u64) -> bool {
+    pub fn restart_after_fault(&self, ctl: &mut PartCtl, now_ms: u64) -> bool {
         match self.desc.restart {
             RestartPolicy::Never => false,
             RestartPolicy::Always => true,
-            RestartPolicy::OnCrash => {
-                let window = crate::timer::ms_to_ticks(u64::from(self.desc.restart_window_ms));
-                let max = (self.desc.max_restarts as usize).min(ctl.recent_restarts.len());
-                let recent = ctl
-                    .recent_restarts
-                    .iter()
-                    .filter(|&&t| t != 0 && now.saturating_sub(t) <= window)
-                    .count();
-                if recent >= max {
-                    return false;
-                }
-                // Remember this restart in the oldest slot.
-                if let Some(slot) = ctl.recent_restarts.iter_mut().min_by_key(|t| **t) {
-                    *slot = now.max(1);
-                }
-                true
-            }
+            RestartPolicy::OnCrash => ctl
+                .recent_restarts
+                .admit(
+                    now_ms,
+                    self.desc.max_restarts,
+                    u64::from(self.desc.restart_window_ms),
+                )
+                .is_ok(),
         }
     }
 }
@@ -455,7 +448,7 @@ pub fn build(
                 state: PartState::Stopped,
                 live: 0,
                 action: StopAction::Stop,
-                recent_restarts: [0; 8],
+                recent_restarts: Box::default(),
             }),
             restarts: AtomicU32::new(0),
             line: Mutex::new(LineBuffer::new()),

@@ -16,6 +16,11 @@ pub fn frequency() -> u64 {
     CNTFRQ_EL0.get().max(1)
 }
 
+/// Milliseconds since the counter started.
+pub fn now_ms() -> u64 {
+    now() / (frequency() / 1000).max(1)
+}
+
 /// Counter ticks in `ms` milliseconds.
 pub fn ms_to_ticks(ms: u64) -> u64 {
     frequency().saturating_mul(ms) / 1000

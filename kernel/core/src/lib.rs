@@ -15,6 +15,7 @@ pub mod ipc;
 pub mod manifest;
 pub mod pagetable;
 pub mod psci;
+pub mod restart;
 pub mod sched;
 
 /// Most physical CPUs the core drives.
