@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::guests::GuestInit;
+
 /// The default system configuration of `build` and `run`.
 pub const DEFAULT_CONFIG: &str = "configs/qemu-virt.toml";
 
@@ -20,6 +22,7 @@ COMMANDS:
     run      build a system image and boot it in QEMU on this terminal
     test     run the host tests and every QEMU scenario in configs/test/
     bench    run the benchmarks in configs/bench/ and check their budgets
+    guests   fetch Debian's arm64 kernel and busybox; build guest initramfs images
     help     show this text, or `help <COMMAND>` for one command
 
 Run `cargo xtask <COMMAND> --help` for a command's options.
@@ -84,6 +87,43 @@ target/bench/results.json and prints a table. Fails if a median exceeds its
 budget.
 ";
 
+const GUESTS_HELP: &str = "\
+cargo xtask guests [--kernel PATH] [--initrd PATH] [--init NAME]
+
+Fetches Debian's arm64 kernel (the package linux-image-arm64:arm64 depends on)
+and busybox-static:arm64 into target/guests/debs/ (as root: adds the arm64
+architecture to dpkg and updates the package lists when needed; as another
+user, prints the commands to run as root and fails), then writes
+target/guests/Image, target/guests/bcm2711-rpi-4-b.dtb and one
+target/guests/initramfs-<init>.cpio.gz per init script, with busybox and the
+virtio modules. Does nothing when the outputs were made from the same .deb
+files and options; delete target/guests/debs/ to fetch again.
+
+Init scripts (each prints `bulkhead-guest: userspace up`, nproc and
+/proc/interrupts first):
+    shell       then an interactive shell
+    poweroff    then `poweroff -f`
+    reboot      then `reboot -f`
+    panic       then a kernel panic (`echo c > /proc/sysrq-trigger`)
+
+OPTIONS:
+    --kernel PATH    use this uncompressed arm64 Image instead of Debian's
+    --initrd PATH    use this initramfs instead of building one (copied to
+                     every selected init's initramfs path)
+    --init NAME      build only this init's initramfs (default: all four)
+";
+
+/// Options of `guests`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestsOptions {
+    /// The user's own kernel `Image`.
+    pub kernel: Option<PathBuf>,
+    /// The user's own initramfs.
+    pub initrd: Option<PathBuf>,
+    /// Build only this init; all when `None`.
+    pub init: Option<GuestInit>,
+}
+
 /// Options of `setup`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetupOptions {
@@ -144,6 +184,8 @@ pub enum XtaskCommand {
     Test(TestOptions),
     /// `bench`.
     Bench,
+    /// `guests`.
+    Guests(GuestsOptions),
 }
 
 /// A command line that does not parse.
@@ -172,6 +214,7 @@ fn command_help(name: &str) -> Option<&'static str> {
         "run" => RUN_HELP,
         "test" => TEST_HELP,
         "bench" => BENCH_HELP,
+        "guests" => GUESTS_HELP,
         _ => return None,
     })
 }
@@ -221,6 +264,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
         "run" => ("run", RUN_HELP),
         "test" => ("test", TEST_HELP),
         "bench" => ("bench", BENCH_HELP),
+        "guests" => ("guests", GUESTS_HELP),
         other => return Err(usage(format!("no command `{other}`"))),
     };
     let mut opts = OptionArgs { command, args };
@@ -231,6 +275,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
     let mut filter = None;
     let mut host_only = false;
     let mut qemu_only = false;
+    let mut guests = GuestsOptions::default();
     while let Some(arg) = opts.args.next() {
         match (command, arg.as_str()) {
             (_, "-h" | "--help") => return Ok(XtaskCommand::Help(help)),
@@ -241,6 +286,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
             ("test", "--filter") => filter = Some(opts.value("--filter")?),
             ("test", "--host-only") => host_only = true,
             ("test", "--qemu-only") => qemu_only = true,
+            ("guests", "--kernel") => guests.kernel = Some(PathBuf::from(opts.value("--kernel")?)),
+            ("guests", "--initrd") => guests.initrd = Some(PathBuf::from(opts.value("--initrd")?)),
+            ("guests", "--init") => {
+                let name = opts.value("--init")?;
+                guests.init = Some(GuestInit::from_name(&name).ok_or_else(|| {
+                    usage(format!(
+                        "no init script `{name}` (shell, poweroff, reboot or panic)"
+                    ))
+                })?);
+            }
             _ => return Err(opts.unknown(&arg)),
         }
     }
@@ -259,6 +314,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
             };
             XtaskCommand::Test(TestOptions { filter, selection })
         }
+        "guests" => XtaskCommand::Guests(guests),
         _ => XtaskCommand::Bench,
     })
 }
@@ -319,6 +375,29 @@ mod tests {
             Ok(XtaskCommand::Setup(SetupOptions { raspi4b: true }))
         );
         assert_eq!(parse_line("bench"), Ok(XtaskCommand::Bench));
+    }
+
+    #[test]
+    fn guests_options() {
+        assert_eq!(
+            parse_line("guests"),
+            Ok(XtaskCommand::Guests(GuestsOptions::default()))
+        );
+        assert_eq!(
+            parse_line("guests --kernel k/Image --initrd r.gz --init panic"),
+            Ok(XtaskCommand::Guests(GuestsOptions {
+                kernel: Some(PathBuf::from("k/Image")),
+                initrd: Some(PathBuf::from("r.gz")),
+                init: Some(GuestInit::Panic),
+            }))
+        );
+        assert_eq!(
+            parse_line("guests --help"),
+            Ok(XtaskCommand::Help(GUESTS_HELP))
+        );
+        assert!(parse_line("guests --init halt").is_err());
+        assert!(parse_line("guests --kernel").is_err());
+        assert!(parse_line("guests --gdb").is_err());
     }
 
     #[test]

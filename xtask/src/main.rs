@@ -12,6 +12,7 @@ mod commands;
 mod corruption;
 mod elf_flat;
 mod error;
+mod guests;
 mod host_tests;
 mod image_build;
 mod qemu;
@@ -47,6 +48,7 @@ fn dispatch(command: XtaskCommand) -> XtaskResult<bool> {
         XtaskCommand::Run(options) => commands::run::run(&options).map(|()| true),
         XtaskCommand::Test(options) => commands::test::run(&options),
         XtaskCommand::Bench => commands::bench::run(),
+        XtaskCommand::Guests(options) => commands::guests::run(&options).map(|()| true),
     }
 }
 
