@@ -62,7 +62,7 @@ pub fn effective_uid(status: &str) -> Option<u32> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     fs::read_to_string(PROC_SELF_STATUS)
         .ok()
         .and_then(|s| effective_uid(&s))

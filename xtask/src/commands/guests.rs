@@ -22,11 +22,7 @@ use crate::guests::{
     FileIdentity, GuestInit, GuestInputs, KernelModule, BUSYBOX_PACKAGE, CPIO_PACKAGE, GUEST_ARCH,
     KERNEL_METAPACKAGE, RPI4_DTB_IN_PACKAGE, VIRTIO_MODULES,
 };
-use crate::setup::effective_uid;
 use crate::workspace::Workspace;
-
-/// The kernel's view of this process, for its effective user id.
-const PROC_SELF_STATUS: &str = "/proc/self/status";
 
 /// Where everything lives under `target/guests/`.
 struct GuestPaths {
@@ -105,13 +101,6 @@ fn deb_identity(path: &Path) -> XtaskResult<FileIdentity> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     identity(path, name)
-}
-
-fn running_as_root() -> bool {
-    fs::read_to_string(PROC_SELF_STATUS)
-        .ok()
-        .and_then(|s| effective_uid(&s))
-        == Some(0)
 }
 
 /// Runs a command to completion, failing with its name and status.
@@ -265,7 +254,7 @@ fn fetch_debs(
     if needs.busybox && busybox_cached.is_none() {
         steps.push(FetchStep::Download(Some(BUSYBOX_PACKAGE.to_string())));
     }
-    if !steps.is_empty() && !running_as_root() {
+    if !steps.is_empty() && !crate::setup::running_as_root() {
         let shown = workspace.display_path(&debs_dir).display().to_string();
         println!("The guest packages are not cached yet. Run these commands as root, then run this command again:");
         for step in &steps {
