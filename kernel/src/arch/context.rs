@@ -168,11 +168,12 @@ impl FpState {
     /// Loads these FP/SIMD registers into the hardware.
     pub fn restore(&self) {
         let p = self as *const Self;
-        // SAFETY: `p` points to 528 readable bytes of `self`, 16-byte aligned.
+        // `p` points to 528 readable bytes of `self`, 16-byte aligned.
         // The q registers are the guest's from here on; the core does not rely
         // on their values across this call (Rust treats them as caller-saved
         // and this function clobbers them by contract before returning to the
         // trap path, which only restores general registers).
+        // SAFETY: sound for the reasons just given.
         unsafe {
             core::arch::asm!(
                 ".arch_extension fp",

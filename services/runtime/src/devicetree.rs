@@ -44,10 +44,11 @@ pub fn blob() -> Result<&'static [u8], DeviceTreeError> {
     let address = address()
         .filter(|address| address.is_multiple_of(BLOB_ALIGNMENT))
         .ok_or(DeviceTreeError::Missing)?;
-    // SAFETY: by the boot contract x0 is the IPA of a flattened device tree in
+    // by the boot contract x0 is the IPA of a flattened device tree in
     // the partition's RAM, identity mapped by the runtime, so its header can be
     // read; the core never changes the blob and the runtime never writes it
     // (the RAM test skips reserved ranges, which include it).
+    // SAFETY: sound for the reasons just given.
     let header = unsafe { core::slice::from_raw_parts(address as *const u8, SIZE_HEADER_LEN) };
     let size = machine::blob_size(header).map_err(DeviceTreeError::Machine)?;
     // SAFETY: as above, for the `totalsize` bytes the header declares (at most

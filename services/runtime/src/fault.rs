@@ -22,11 +22,12 @@ pub fn read_outside_ram(ipa: u64) -> Result<u64, ProbeRefused> {
     if ram::is_ram(ipa).map_err(ProbeRefused::MemoryMap)? {
         return Err(ProbeRefused::InsideRam);
     }
-    // SAFETY: the address is outside every RAM region and the image, so no
+    // the address is outside every RAM region and the image, so no
     // Rust object lives there and the read cannot alias or race with one. It
     // is identity mapped (Device memory outside RAM), so the access reaches
     // stage 2; a fault goes to the core or to the runtime's vectors, neither of
     // which resumes here.
+    // SAFETY: sound for the reasons just given.
     Ok(unsafe { (ipa as *const u64).read_volatile() })
 }
 

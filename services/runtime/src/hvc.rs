@@ -76,10 +76,11 @@ pub(crate) fn raw_call_full(conduit: Conduit, function: u32, args: [u64; 6]) -> 
     let [a1, a2, a3, a4, a5, a6] = args;
     let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
     match conduit {
-        // SAFETY: a hypercall only changes the registers declared here; the
+        // a hypercall only changes the registers declared here; the
         // core never writes this partition's memory on a call, and the calls
         // that could start code at an address (CPU_ON, CPU_SUSPEND) are only
         // made by the runtime with its own entry point.
+        // SAFETY: sound for the reasons just given.
         Conduit::Hvc => unsafe {
             asm!(
                 "hvc #0",

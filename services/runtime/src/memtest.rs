@@ -313,10 +313,11 @@ mod free_ram {
                 return;
             };
             before_piece(aligned);
-            // SAFETY: the piece is partition RAM from the device tree, outside
+            // the piece is partition RAM from the device tree, outside
             // the image (all Rust statics and stacks), the device tree and the
             // reserved ranges, so no Rust object lives there; it is identity
             // mapped and 8-byte aligned; `RUNNING` keeps other tests out.
+            // SAFETY: sound for the reasons just given.
             let mut memory = unsafe { VolatileWords::new(base, words) };
             match run(&mut memory) {
                 Ok(()) => tested += aligned.size(),

@@ -23,10 +23,11 @@ fn uart() -> Option<Pl011> {
         let uart = devicetree::machine().ok()?.uart?;
         usize::try_from(uart.base).ok()
     });
-    // SAFETY: the address is the `reg` of the PL011 node in the device tree,
+    // the address is the `reg` of the PL011 node in the device tree,
     // identity mapped as Device memory (it is below 1 GiB, or the runtime maps
     // it as Device anyway); console sends are serialised by the console's lock
     // (or, for a fault report, the sender is the only vCPU still printing).
+    // SAFETY: sound for the reasons just given.
     base.map(|base| unsafe { Pl011::new(base) })
 }
 
@@ -60,12 +61,13 @@ pub fn passthrough(base: u64) -> Option<Pl011> {
         return None;
     }
     let base = usize::try_from(base).ok()?;
-    // SAFETY: the register block lies in a Device-nGnRE block of the identity
+    // the register block lies in a Device-nGnRE block of the identity
     // map (checked above), which holds no RAM the program uses, so the
     // driver's MMIO accesses cannot touch Rust-owned memory; if nothing
     // answers there the access faults at stage 2 and the core reports it.
     // Exclusive use is the caller's to arrange (the console service keeps the
     // UART under a lock); the runtime's own fallback console only writes to a
     // UART when `CONSOLE_WRITE` is unavailable, i.e. not under Bulkhead.
+    // SAFETY: sound for the reasons just given.
     Some(unsafe { Pl011::new(base) })
 }
