@@ -89,6 +89,7 @@ pub struct Partition {
     pub stats: Stats,
     image: &'static [u8],
     dtb: &'static [u8],
+    initrd: &'static [u8],
 }
 
 impl Partition {
@@ -109,7 +110,7 @@ impl Partition {
         self.desc.flags & kernel_core::manifest::partition_flags::PMU != 0
     }
 
-    /// Zeroes its RAM and copies the pristine image and device tree in, then
+    /// Zeroes its RAM and copies the pristine image, device tree and initrd in, then
     /// makes the result visible to a guest starting with caches off.
     pub fn load(&self) {
         for r in self
@@ -125,6 +126,7 @@ impl Partition {
         for (blob, ipa) in [
             (self.image, self.desc.image_ipa),
             (self.dtb, self.desc.dtb_ipa),
+            (self.initrd, self.desc.initrd_ipa),
         ] {
             if let Some(pa) = self.ipa_to_pa(ipa, blob.len() as u64) {
                 // SAFETY: `ipa_to_pa` found the whole range inside one RAM
@@ -457,6 +459,7 @@ pub fn build(
             stats: Stats::default(),
             image: manifest.blob(desc.image),
             dtb: manifest.blob(desc.dtb),
+            initrd: manifest.blob(desc.initrd),
         });
     }
     SYSTEM.call_once(|| System {

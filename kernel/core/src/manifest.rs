@@ -5,15 +5,17 @@
 //!
 //! ```text
 //! header          96 bytes   magic "BULKHEAD", version, lengths, CRC-32, counts
-//! partitions     112 bytes each
+//! partitions     144 bytes each
 //! vcpus           16 bytes each
 //! regions         32 bytes each
 //! endpoints       16 bytes each
 //! notifications   16 bytes each
 //! capabilities    24 bytes each
 //! devices         32 bytes each (emulated device windows)
+//! interrupts       8 bytes each (physical interrupts passed through)
 //! strings         names, UTF-8, padded to 8
-//! blobs       partition images and device trees, each 4 KiB aligned
+//! blobs       partition images, device trees and initrds, each 4 KiB
+//!             aligned; identical blobs are stored once
 //! ```
 //!
 //! The CRC-32 covers the whole manifest (`total_len` bytes) with the checksum
@@ -30,11 +32,11 @@ use crate::crc32;
 /// The first eight bytes of every manifest.
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
 /// The manifest version this core reads and the tools write.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 96;
 /// Size of one partition record.
-pub const PARTITION_LEN: usize = 112;
+pub const PARTITION_LEN: usize = 144;
 /// Size of one vCPU record.
 pub const VCPU_LEN: usize = 16;
 /// Size of one memory-region record.
@@ -47,6 +49,8 @@ pub const NOTIFICATION_LEN: usize = 16;
 pub const CAP_LEN: usize = 24;
 /// Size of one emulated-device record.
 pub const DEVICE_LEN: usize = 32;
+/// Size of one passed-through interrupt record.
+pub const INTERRUPT_LEN: usize = 8;
 /// "None" in an index field.
 pub const NO_INDEX: u32 = u32::MAX;
 /// Alignment of blobs inside the manifest and of the manifest in the image.
@@ -70,6 +74,10 @@ pub const MAX_CAPS: usize = 512;
 pub const MAX_CAP_SLOTS: usize = 64;
 /// Most emulated device windows across all partitions.
 pub const MAX_DEVICES: usize = 64;
+/// Most physical interrupts passed through, across all partitions.
+pub const MAX_PASSTHROUGH_IRQS: usize = 64;
+/// First SPI INTID: only SPIs can be passed through (SGIs and PPIs are per CPU).
+pub const FIRST_SPI: u32 = 32;
 /// Interrupt IDs a binding may name are below this (GIC SPIs end at 1019).
 pub const MAX_INTID: u32 = 1020;
 
@@ -247,6 +255,15 @@ pub struct DeviceDesc {
     pub badge: u64,
 }
 
+/// A physical SPI passed through to a partition: the core injects it into
+/// the partition's vGIC as the same INTID, linked to the physical interrupt
+/// (the HW bit) so the guest's EOI deactivates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterruptDesc {
+    /// The SPI's INTID, physical and virtual.
+    pub intid: u32,
+}
+
 /// A blob inside the manifest: offset from the manifest start and length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct BlobRef {
@@ -289,6 +306,15 @@ pub struct PartitionDesc<'a> {
     pub dtb: BlobRef,
     /// Where the device tree is copied; passed in x0 at entry.
     pub dtb_ipa: u64,
+    /// The initial RAM disk (may be empty); the device tree's `/chosen`
+    /// names where it lies.
+    pub initrd: BlobRef,
+    /// Where the initrd is copied.
+    pub initrd_ipa: u64,
+    /// Index of its first passed-through interrupt.
+    pub first_interrupt: u32,
+    /// Number of passed-through interrupts.
+    pub interrupt_count: u32,
     /// Index of its first capability in the manifest's capability table.
     pub first_cap: u32,
     /// Number of capabilities.
@@ -415,6 +441,7 @@ pub struct Manifest<'a> {
     notification_count: usize,
     cap_count: usize,
     device_count: usize,
+    interrupt_count: usize,
     supervisor: Option<u32>,
     fault_notification: Option<u32>,
 }
@@ -481,6 +508,7 @@ impl<'a> Manifest<'a> {
         let notification_count = count(52, "notifications", MAX_NOTIFICATIONS)?;
         let cap_count = count(56, "capabilities", MAX_CAPS)?;
         let device_count = count(60, "emulated devices", MAX_DEVICES)?;
+        let interrupt_count = count(72, "passed-through interrupts", MAX_PASSTHROUGH_IRQS)?;
         let m = Self {
             bytes,
             board,
@@ -491,6 +519,7 @@ impl<'a> Manifest<'a> {
             notification_count,
             cap_count,
             device_count,
+            interrupt_count,
             supervisor: optional_index(read_u32(bytes, 64)),
             fault_notification: optional_index(read_u32(bytes, 68)),
         };
@@ -526,8 +555,12 @@ impl<'a> Manifest<'a> {
         self.caps_offset() + self.cap_count * CAP_LEN
     }
 
-    fn strings_offset(&self) -> usize {
+    fn interrupts_offset(&self) -> usize {
         self.devices_offset() + self.device_count * DEVICE_LEN
+    }
+
+    fn strings_offset(&self) -> usize {
+        self.interrupts_offset() + self.interrupt_count * INTERRUPT_LEN
     }
 
     fn check_objects(&self) -> Result<(), ManifestError> {
@@ -624,6 +657,23 @@ impl<'a> Manifest<'a> {
                 return bad("interrupt out of range");
             }
         }
+        for index in 0..self.interrupt_count {
+            let intid = self.interrupt(index).intid;
+            if !(FIRST_SPI..MAX_INTID).contains(&intid) {
+                return Err(ManifestError::BadObject {
+                    what: "passed-through interrupt",
+                    index,
+                    why: "not an SPI",
+                });
+            }
+            if (0..index).any(|other| self.interrupt(other).intid == intid) {
+                return Err(ManifestError::BadObject {
+                    what: "passed-through interrupt",
+                    index,
+                    why: "passed through twice",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -684,7 +734,7 @@ impl<'a> Manifest<'a> {
             if regions == 0 || first_region + regions > self.region_count {
                 return bad("region range out of bounds");
             }
-            for blob_off in [off + 48, off + 72] {
+            for blob_off in [off + 48, off + 72, off + 112] {
                 let start = read_u64(b, blob_off);
                 let len = read_u64(b, blob_off + 8);
                 match start.checked_add(len) {
@@ -706,11 +756,17 @@ impl<'a> Manifest<'a> {
             if p.first_device as usize + p.device_count as usize > self.device_count {
                 return bad("device range out of bounds");
             }
+            if p.first_interrupt as usize + p.interrupt_count as usize > self.interrupt_count {
+                return bad("interrupt range out of bounds");
+            }
             if !self.ipa_in_ram(&p, p.image_ipa, p.image.len) {
                 return bad("image does not fit in its RAM");
             }
             if p.dtb.len != 0 && !self.ipa_in_ram(&p, p.dtb_ipa, p.dtb.len) {
                 return bad("device tree does not fit in its RAM");
+            }
+            if p.initrd.len != 0 && !self.ipa_in_ram(&p, p.initrd_ipa, p.initrd.len) {
+                return bad("initrd does not fit in its RAM");
             }
             if !self.ipa_in_ram(&p, p.entry_ipa, 4) {
                 return bad("entry point is outside its RAM");
@@ -805,6 +861,13 @@ impl<'a> Manifest<'a> {
             cap_count: read_u32(b, off + 100),
             first_device: read_u32(b, off + 104),
             device_count: read_u32(b, off + 108),
+            initrd: BlobRef {
+                offset: read_u64(b, off + 112),
+                len: read_u64(b, off + 120),
+            },
+            initrd_ipa: read_u64(b, off + 128),
+            first_interrupt: read_u32(b, off + 136),
+            interrupt_count: read_u32(b, off + 140),
         }
     }
 
@@ -876,6 +939,21 @@ impl<'a> Manifest<'a> {
             virq: read_u32(b, off + 20),
             badge: read_u64(b, off + 24),
         }
+    }
+
+    /// Passed-through interrupt record `index` of the whole table.
+    pub fn interrupt(&self, index: usize) -> InterruptDesc {
+        let off = self.interrupts_offset()
+            + index.min(self.interrupt_count.saturating_sub(1)) * INTERRUPT_LEN;
+        InterruptDesc {
+            intid: read_u32(self.bytes, off),
+        }
+    }
+
+    /// The physical interrupts passed through to a partition.
+    pub fn interrupts_of(&self, p: &PartitionDesc<'_>) -> impl Iterator<Item = InterruptDesc> + '_ {
+        let first = p.first_interrupt as usize;
+        (first..first + p.interrupt_count as usize).map(|i| self.interrupt(i))
     }
 
     /// The capabilities of a partition.
@@ -987,6 +1065,12 @@ pub mod build {
         pub dtb: Vec<u8>,
         /// Where the device tree goes.
         pub dtb_ipa: u64,
+        /// The initrd bytes (may be empty).
+        pub initrd: Vec<u8>,
+        /// Where the initrd goes.
+        pub initrd_ipa: u64,
+        /// Physical SPIs passed through.
+        pub interrupts: Vec<InterruptDesc>,
     }
 
     /// A whole system to encode.
@@ -1030,6 +1114,7 @@ pub mod build {
         let region_count: usize = partitions.iter().map(|p| p.regions.len()).sum();
         let cap_count: usize = partitions.iter().map(|p| p.caps.len()).sum();
         let device_count: usize = partitions.iter().map(|p| p.devices.len()).sum();
+        let interrupt_count: usize = partitions.iter().map(|p| p.interrupts.len()).sum();
         let mut strings = Vec::new();
         let mut name_offsets = Vec::new();
         for p in partitions {
@@ -1045,21 +1130,38 @@ pub mod build {
         let notifications_off = endpoints_off + system.endpoints.len() * ENDPOINT_LEN;
         let caps_off = notifications_off + system.notifications.len() * NOTIFICATION_LEN;
         let devices_off = caps_off + cap_count * CAP_LEN;
-        let strings_off = devices_off + device_count * DEVICE_LEN;
+        let interrupts_off = devices_off + device_count * DEVICE_LEN;
+        let strings_off = interrupts_off + interrupt_count * INTERRUPT_LEN;
         let tables_end = strings_off + strings_len;
 
-        // Place blobs after the tables, each aligned.
+        // Place blobs after the tables, each aligned; a blob equal to one
+        // already placed (two guests booting the same kernel) is stored once.
+        let mut placed: Vec<(usize, &[u8])> = Vec::new();
         let mut cursor = align_up(tables_end, BLOB_ALIGN);
         let mut blob_offsets = Vec::new();
         for p in partitions {
-            let image_off = cursor;
-            cursor = align_up(cursor + p.image.len(), BLOB_ALIGN);
-            let dtb_off = cursor;
-            cursor = align_up(cursor + p.dtb.len(), BLOB_ALIGN);
-            blob_offsets.push((image_off, dtb_off));
+            let mut offsets = [0usize; 3];
+            for (slot, blob) in offsets.iter_mut().zip([&p.image, &p.dtb, &p.initrd]) {
+                *slot = match placed
+                    .iter()
+                    .find(|(_, b)| !blob.is_empty() && *b == &blob[..])
+                {
+                    Some(&(off, _)) => off,
+                    None => {
+                        let off = cursor;
+                        cursor = align_up(cursor + blob.len(), BLOB_ALIGN);
+                        placed.push((off, blob));
+                        off
+                    }
+                };
+            }
+            blob_offsets.push(offsets);
         }
         let total = cursor;
         let mut out = alloc::vec![0u8; total];
+        for &(off, blob) in &placed {
+            out[off..off + blob.len()].copy_from_slice(blob);
+        }
 
         out[..8].copy_from_slice(&MAGIC);
         put32(&mut out, 8, VERSION);
@@ -1076,6 +1178,7 @@ pub mod build {
         put32(&mut out, 60, device_count as u32);
         put32(&mut out, 64, system.supervisor.unwrap_or(NO_INDEX));
         put32(&mut out, 68, system.fault_notification.unwrap_or(NO_INDEX));
+        put32(&mut out, 72, interrupt_count as u32);
         out[strings_off..strings_off + strings_len].copy_from_slice(&strings);
 
         for (i, e) in system.endpoints.iter().enumerate() {
@@ -1089,9 +1192,10 @@ pub mod build {
         }
 
         let (mut vcpu_index, mut region_index, mut cap_index, mut device_index) = (0, 0, 0, 0);
+        let mut interrupt_index = 0;
         for (i, p) in partitions.iter().enumerate() {
             let off = HEADER_LEN + i * PARTITION_LEN;
-            let (image_off, dtb_off) = blob_offsets[i];
+            let [image_off, dtb_off, initrd_off] = blob_offsets[i];
             put32(&mut out, off, name_offsets[i] as u32);
             put32(&mut out, off + 4, p.name.len() as u32);
             out[off + 8] = p.kind as u8;
@@ -1114,8 +1218,19 @@ pub mod build {
             put32(&mut out, off + 100, p.caps.len() as u32);
             put32(&mut out, off + 104, device_index as u32);
             put32(&mut out, off + 108, p.devices.len() as u32);
-            out[image_off..image_off + p.image.len()].copy_from_slice(&p.image);
-            out[dtb_off..dtb_off + p.dtb.len()].copy_from_slice(&p.dtb);
+            put64(&mut out, off + 112, initrd_off as u64);
+            put64(&mut out, off + 120, p.initrd.len() as u64);
+            put64(&mut out, off + 128, p.initrd_ipa);
+            put32(&mut out, off + 136, interrupt_index as u32);
+            put32(&mut out, off + 140, p.interrupts.len() as u32);
+            for irq in &p.interrupts {
+                put32(
+                    &mut out,
+                    interrupts_off + interrupt_index * INTERRUPT_LEN,
+                    irq.intid,
+                );
+                interrupt_index += 1;
+            }
             for v in &p.vcpus {
                 let off = vcpus_off + vcpu_index * VCPU_LEN;
                 put32(&mut out, off, v.cpu);
@@ -1195,6 +1310,9 @@ mod tests {
             image_ipa: ipa,
             dtb: vec![0xD7; 100],
             dtb_ipa: ipa + 0x10_0000,
+            initrd: vec![],
+            initrd_ipa: 0,
+            interrupts: vec![],
         }
     }
 
@@ -1381,6 +1499,61 @@ mod tests {
         );
         let regions: Vec<_> = m.regions_of(&beta).collect();
         assert_eq!(regions[0].pa, 0x5020_0000);
+    }
+
+    #[test]
+    fn initrds_and_interrupts_round_trip_and_equal_blobs_are_stored_once() {
+        let mut s = sample_system();
+        for p in &mut s.partitions {
+            p.image = vec![0x4C; 9000];
+            p.initrd = vec![0x1D; 3000];
+            p.initrd_ipa = p.image_ipa + 0x8_0000;
+        }
+        s.partitions[1].interrupts = vec![InterruptDesc { intid: 93 }, InterruptDesc { intid: 40 }];
+        let bytes = encode(&s);
+        let m = Manifest::parse(&bytes).unwrap();
+        let (alpha, beta) = (m.partition(0), m.partition(1));
+        assert_eq!(m.blob(beta.initrd), &[0x1D; 3000][..]);
+        assert_eq!(beta.initrd_ipa, beta.image_ipa + 0x8_0000);
+        assert_eq!(alpha.image, beta.image);
+        assert_eq!(alpha.initrd, beta.initrd);
+        let intids: Vec<_> = m.interrupts_of(&beta).map(|i| i.intid).collect();
+        assert_eq!(intids, [93, 40]);
+        assert_eq!(m.interrupts_of(&alpha).count(), 0);
+        // One copy of the kernel and one of the initrd: less than two of each.
+        assert!(bytes.len() < 2 * 9000 + 3000 + 4 * BLOB_ALIGN + 4096);
+    }
+
+    #[test]
+    fn bad_passed_through_interrupts_are_refused() {
+        for (intids, why) in [
+            (vec![27], "not an SPI"),
+            (vec![1020], "not an SPI"),
+            (vec![40, 40], "passed through twice"),
+        ] {
+            let mut s = sample_system();
+            s.partitions[0].interrupts = intids
+                .into_iter()
+                .map(|intid| InterruptDesc { intid })
+                .collect();
+            assert!(
+                matches!(
+                    Manifest::parse(&encode(&s)),
+                    Err(ManifestError::BadObject { why: w, .. }) if w == why
+                ),
+                "{why}"
+            );
+        }
+        let mut s = sample_system();
+        s.partitions[0].initrd = vec![1; 64];
+        s.partitions[0].initrd_ipa = 0x7000_0000;
+        assert!(matches!(
+            Manifest::parse(&encode(&s)),
+            Err(ManifestError::BadPartition {
+                what: "initrd does not fit in its RAM",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! A partition's boot blobs: where its image loads, its generated device tree
-//! and where that goes. Shared by validation (image files, checked early) and
+//! A partition's boot blobs: where its image and initrd load, its generated
+//! device tree and where that goes. Shared by validation (image files, checked early) and
 //! manifest building (every image, once programs are built).
 
 use std::fmt;
 
 use crate::devicetree::{guest_device_tree, DeviceTreeError};
-use crate::placement::{place_device_tree, place_image, ImagePlacement, PlacementError};
+use crate::placement::{
+    place_device_tree, place_image, place_initrd, ImagePlacement, PlacementError,
+};
 use crate::system::Partition;
 
 /// What a partition boots with, in its own address space.
@@ -17,6 +19,8 @@ pub struct BootBlobs {
     pub dtb: Vec<u8>,
     /// Where the device tree loads; passed in x0 at entry.
     pub dtb_ipa: u64,
+    /// Where the initrd loads, if the partition has one.
+    pub initrd_ipa: Option<u64>,
 }
 
 /// Why a partition's blobs cannot be prepared.
@@ -41,22 +45,31 @@ impl fmt::Display for BootBlobsError {
 }
 
 /// Places the image (whose first bytes are `head`, `image_len` long) in the
-/// partition's first region, generates its device tree and places that at the
-/// region's top.
+/// partition's first region and the initrd (`initrd_len` bytes, if any)
+/// after it, generates the device tree (which says where the initrd is) and
+/// places that at the region's top.
 pub fn prepare(
     partition: &Partition,
     gic_version: u8,
     head: &[u8],
     image_len: u64,
+    initrd_len: Option<u64>,
 ) -> Result<BootBlobs, BootBlobsError> {
     let first = partition.memory.first().ok_or(BootBlobsError::NoMemory)?;
     let image = place_image(first, head, image_len).map_err(BootBlobsError::Placement)?;
-    let dtb = guest_device_tree(partition, gic_version).map_err(BootBlobsError::DeviceTree)?;
-    let dtb_ipa =
-        place_device_tree(first, &image, dtb.len() as u64).map_err(BootBlobsError::Placement)?;
+    let initrd = initrd_len
+        .map(|len| place_initrd(first, &image, len).map(|ipa| ipa..ipa + len))
+        .transpose()
+        .map_err(BootBlobsError::Placement)?;
+    let dtb = guest_device_tree(partition, gic_version, initrd.clone())
+        .map_err(BootBlobsError::DeviceTree)?;
+    let initrd_end = initrd.as_ref().map(|r| r.end);
+    let dtb_ipa = place_device_tree(first, &image, initrd_end, dtb.len() as u64)
+        .map_err(BootBlobsError::Placement)?;
     Ok(BootBlobs {
         image,
         dtb,
         dtb_ipa,
+        initrd_ipa: initrd.map(|r| r.start),
     })
 }

@@ -8,6 +8,7 @@
 //! `serial/pl011.yaml`, `clock/fixed-clock.yaml`.
 
 use std::fmt;
+use std::ops::Range;
 
 use vm_fdt::FdtWriter;
 
@@ -62,11 +63,13 @@ impl From<vm_fdt::Error> for DeviceTreeError {
     }
 }
 
-/// Builds the flattened device tree a partition boots with. The tree depends
-/// only on the partition's IPAs, never on the PAs behind them.
+/// Builds the flattened device tree a partition boots with; `initrd` is where
+/// its initrd lies, if it has one. The tree depends only on the partition's
+/// IPAs, never on the PAs behind them.
 pub fn guest_device_tree(
     partition: &Partition,
     gic_version: u8,
+    initrd: Option<Range<u64>>,
 ) -> Result<Vec<u8>, DeviceTreeError> {
     let uarts = uarts(partition);
     let mut fdt = FdtWriter::new()?;
@@ -82,6 +85,11 @@ pub fn guest_device_tree(
     }
     if let Some(console) = uarts.first() {
         fdt.property_string("stdout-path", &format!("/{}", console.node_name()))?;
+    }
+    if let Some(initrd) = initrd {
+        // chosen.yaml: start inclusive, end exclusive; 64-bit values.
+        fdt.property_u64("linux,initrd-start", initrd.start)?;
+        fdt.property_u64("linux,initrd-end", initrd.end)?;
     }
     fdt.end_node(chosen)?;
 
@@ -112,8 +120,7 @@ pub fn guest_device_tree(
 struct Uart {
     ipa: u64,
     size: u64,
-    /// Its interrupt as a guest INTID. Passed-through UARTs have none in the
-    /// tree: their IRQ reaches the partition through a notification.
+    /// Its interrupt as a guest INTID, if it has one.
     irq: Option<u32>,
 }
 
@@ -142,7 +149,7 @@ fn uarts(partition: &Partition) -> Vec<Uart> {
         .map(|p| Uart {
             ipa: p.ipa,
             size: p.size,
-            irq: None,
+            irq: p.irq,
         });
     emulated.chain(passed_through).collect()
 }

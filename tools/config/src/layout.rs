@@ -160,6 +160,7 @@ mod tests {
             name: "p".into(),
             kind: PartitionKind::Guest,
             source: ImageSource::Program("testguest".into()),
+            initrd: None,
             bootargs: None,
             restart: RestartPolicy::Never,
             max_restarts: 0,

@@ -22,6 +22,8 @@
 //! - `[[partition]]`: `name` (1..=32 of `[a-z0-9_-]`, unique), `kind`
 //!   (`"guest"` | `"service"`), exactly one of `program` (a cargo package of
 //!   this workspace) and `image` (a file, relative to the config's directory),
+//!   `initrd` (optional file, relative to the config's directory: loaded
+//!   right after the image and named in the device tree's `/chosen`),
 //!   `bootargs` (optional), `restart` (`"never"` | `"on-crash"` | `"always"`;
 //!   `on-crash` needs `max_restarts` 1..=1000 and `restart_window`, which no
 //!   other policy takes), `pmu` (optional, default false).
@@ -51,9 +53,13 @@
 //!     one endpoint have distinct badges.
 //!   - `[[partition.passthrough]]`: physical MMIO mapped into the partition.
 //!     `pa`, `ipa` (4 KiB aligned), `size`, `kind` (optional, `"generic"` by
-//!     default; `"pl011"` describes it in the device tree, without
-//!     interrupts). The physical window may not touch the board's RAM or its
-//!     GICv2 virtual CPU interface, and is passed through once in the system.
+//!     default; `"pl011"` describes it in the device tree), `irq` (optional
+//!     physical SPI 32..=1019: injected into the partition as the same INTID
+//!     with the GIC's HW bit; owned once in the system, counting
+//!     notifications' `irq`, and not also one of the partition's emulated
+//!     device or doorbell interrupts). The physical window may not touch the
+//!     board's RAM or its GICv2 virtual CPU interface, and is passed through
+//!     once in the system.
 //! - `[[endpoint]]`: `name`, `server` (a service partition).
 //! - `[[notification]]`: `name`, `irq` (optional physical SPI, 32..=1019,
 //!   owned by one notification), `virq = { partition, irq }` (optional: the

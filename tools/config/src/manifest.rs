@@ -10,8 +10,8 @@
 
 use kernel_core::manifest::build::{encode, PartitionSpec, SystemSpec};
 use kernel_core::manifest::{
-    region_flags, Board, CapDesc, DeviceDesc, EndpointDesc, Manifest, NotificationDesc, RegionDesc,
-    END_MARKER, NO_INDEX,
+    region_flags, Board, CapDesc, DeviceDesc, EndpointDesc, InterruptDesc, Manifest,
+    NotificationDesc, RegionDesc, END_MARKER, NO_INDEX,
 };
 use platform::board::{BoardSpec, QEMU_VIRT, RPI4};
 
@@ -224,7 +224,13 @@ fn partition_spec(
     if image.is_empty() {
         return Err(format!("{who}: its image is empty"));
     }
-    let blobs = boot_blobs::prepare(partition, system.gic, image, image.len() as u64)
+    let initrd = match &partition.initrd {
+        Some(path) => std::fs::read(path)
+            .map_err(|error| format!("{who}: cannot read initrd {}: {error}", path.display()))?,
+        None => Vec::new(),
+    };
+    let initrd_len = partition.initrd.as_ref().map(|_| initrd.len() as u64);
+    let blobs = boot_blobs::prepare(partition, system.gic, image, image.len() as u64, initrd_len)
         .map_err(|error| format!("{who}: {error}"))?;
     Ok(PartitionSpec {
         name: partition.name.clone(),
@@ -266,5 +272,13 @@ fn partition_spec(
         image_ipa: blobs.image.image_ipa,
         dtb: blobs.dtb,
         dtb_ipa: blobs.dtb_ipa,
+        initrd,
+        initrd_ipa: blobs.initrd_ipa.unwrap_or(0),
+        interrupts: partition
+            .passthrough
+            .iter()
+            .filter_map(|p| p.irq)
+            .map(|intid| InterruptDesc { intid })
+            .collect(),
     })
 }

@@ -1,4 +1,4 @@
-//! Where a partition's image and device tree go inside its first RAM region,
+//! Where a partition's image, initrd and device tree go inside its first RAM region,
 //! following the arm64 Linux boot protocol (Documentation/arch/arm64/booting.rst)
 //! so that Linux `Image` files and bare-metal programs load the same way.
 
@@ -10,8 +10,8 @@ use crate::units::{format_size, MIB};
 /// Bytes of an image that [`place_image`] looks at: the arm64 Image header.
 pub const IMAGE_HEADER_LEN: usize = 64;
 
-/// Device trees are placed on this boundary (stage-2 pages; booting.rst asks
-/// for only 8 bytes).
+/// Device trees and initrds are placed on this boundary (stage-2 pages;
+/// booting.rst asks for only 8 bytes for the tree and nothing for the initrd).
 const DTB_ALIGN: u64 = 0x1000;
 
 /// Base alignment that booting.rst requires of the address an Image is loaded
@@ -76,9 +76,18 @@ pub enum PlacementError {
     },
     /// An arm64 Image must load `text_offset` above a 2 MiB aligned base.
     MisalignedImageBase { region: Region },
-    /// The device tree would overlap the image.
+    /// The device tree would overlap the image or the initrd.
     NoRoomForDeviceTree {
         dtb_len: u64,
+        /// First IPA past what lies below it.
+        occupied_end: u64,
+        /// What lies below it: "the image" or "the image and its initrd".
+        occupant: &'static str,
+        region: Region,
+    },
+    /// The initrd does not fit between the image and the region's end.
+    NoRoomForInitrd {
+        initrd_len: u64,
         image: ImagePlacement,
         region: Region,
     },
@@ -103,15 +112,29 @@ impl fmt::Display for PlacementError {
             ),
             Self::NoRoomForDeviceTree {
                 dtb_len,
+                occupied_end,
+                occupant,
+                region,
+            } => write!(
+                f,
+                "no room for the device tree: it needs {} at the top of the first memory region {:#x}..{:#x}, but {occupant} {} the region up to {:#x}",
+                format_size(dtb_room(dtb_len)),
+                region.ipa,
+                region.end(),
+                if occupant == IMAGE { "occupies" } else { "occupy" },
+                occupied_end
+            ),
+            Self::NoRoomForInitrd {
+                initrd_len,
                 image,
                 region,
             } => write!(
                 f,
-                "no room for the device tree: it needs {} at the top of the first memory region {:#x}..{:#x}, but the image occupies the region up to {:#x}",
-                format_size(dtb_room(dtb_len)),
+                "no room for the initrd: it needs {} after the image, which ends at {:#x}, but the first memory region {:#x}..{:#x} ends first",
+                format_size(initrd_len),
+                image.end(),
                 region.ipa,
-                region.end(),
-                image.end()
+                region.end()
             ),
         }
     }
@@ -166,12 +189,44 @@ fn dtb_room(dtb_len: u64) -> u64 {
 pub fn place_device_tree(
     first: &Region,
     image: &ImagePlacement,
+    initrd_end: Option<u64>,
     dtb_len: u64,
 ) -> Result<u64, PlacementError> {
+    let occupied_end = initrd_end.unwrap_or(image.end()).max(image.end());
     match first.end().checked_sub(dtb_room(dtb_len)) {
-        Some(dtb_ipa) if dtb_ipa >= image.end() && dtb_ipa >= first.ipa => Ok(dtb_ipa),
+        Some(dtb_ipa) if dtb_ipa >= occupied_end && dtb_ipa >= first.ipa => Ok(dtb_ipa),
         _ => Err(PlacementError::NoRoomForDeviceTree {
             dtb_len,
+            occupied_end,
+            occupant: if initrd_end.is_some() {
+                IMAGE_AND_INITRD
+            } else {
+                IMAGE
+            },
+            region: *first,
+        }),
+    }
+}
+
+/// [`PlacementError::NoRoomForDeviceTree`]'s occupants.
+const IMAGE: &str = "the image";
+/// See [`IMAGE`].
+const IMAGE_AND_INITRD: &str = "the image and its initrd";
+
+/// Places an initrd of `initrd_len` bytes right after the running image
+/// (page aligned), in the same region: booting.rst wants it inside the
+/// 1 GiB-aligned window that also covers the kernel, which this satisfies
+/// for any region up to 1 GiB. Returns its IPA.
+pub fn place_initrd(
+    first: &Region,
+    image: &ImagePlacement,
+    initrd_len: u64,
+) -> Result<u64, PlacementError> {
+    let ipa = image.end().div_ceil(DTB_ALIGN).saturating_mul(DTB_ALIGN);
+    match ipa.checked_add(initrd_len) {
+        Some(end) if end <= first.end() => Ok(ipa),
+        _ => Err(PlacementError::NoRoomForInitrd {
+            initrd_len,
             image: *image,
             region: *first,
         }),
@@ -248,19 +303,34 @@ mod tests {
         let first = region(0x4000_0000, 16 * MIB);
         let image = place_image(&first, &[], 5000).unwrap();
         assert_eq!(
-            place_device_tree(&first, &image, 1500),
+            place_device_tree(&first, &image, None, 1500),
             Ok(0x4100_0000 - 0x1000)
         );
         assert_eq!(
-            place_device_tree(&first, &image, 0x1001),
+            place_device_tree(&first, &image, None, 0x1001),
             Ok(0x4100_0000 - 0x2000)
         );
         let full = place_image(&first, &[], 16 * MIB - 0x1000).unwrap();
         assert_eq!(
-            place_device_tree(&first, &full, 0x1000),
+            place_device_tree(&first, &full, None, 0x1000),
             Ok(0x4100_0000 - 0x1000)
         );
-        let err = place_device_tree(&first, &full, 0x1001).unwrap_err();
+        let err = place_device_tree(&first, &full, None, 0x1001).unwrap_err();
         assert!(matches!(err, PlacementError::NoRoomForDeviceTree { .. }));
+    }
+
+    #[test]
+    fn initrds_follow_the_image_page_aligned_and_must_fit() {
+        let first = region(0x4000_0000, 16 * MIB);
+        let image = place_image(&first, &linux_head(0x20_0000, 0x10_0001), 5000).unwrap();
+        assert_eq!(place_initrd(&first, &image, 1), Ok(0x4030_1000));
+        assert_eq!(
+            place_initrd(&first, &image, 0x4100_0000 - 0x4030_1000),
+            Ok(0x4030_1000)
+        );
+        let err = place_initrd(&first, &image, 0x4100_0000 - 0x4030_1000 + 1).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("no room for the initrd: it needs"));
     }
 }

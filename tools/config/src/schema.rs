@@ -61,6 +61,7 @@ pub(crate) struct RawPartition {
     pub kind: RawKind,
     pub program: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
+    pub initrd: Option<Spanned<String>>,
     pub bootargs: Option<Spanned<String>>,
     pub restart: RawRestart,
     pub max_restarts: Option<Spanned<i64>>,
@@ -130,6 +131,7 @@ pub(crate) struct RawPassthrough {
     pub pa: Spanned<i64>,
     pub ipa: Spanned<i64>,
     pub size: Spanned<toml::Value>,
+    pub irq: Option<Spanned<i64>>,
 }
 
 /// `[[endpoint]]`.

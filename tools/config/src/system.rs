@@ -56,6 +56,9 @@ pub struct Partition {
     pub kind: PartitionKind,
     /// Where its image comes from.
     pub source: ImageSource,
+    /// An initial RAM disk file, resolved against the config file's
+    /// directory; loaded after the image and named in `/chosen`.
+    pub initrd: Option<PathBuf>,
     /// `/chosen/bootargs` of its device tree.
     pub bootargs: Option<String>,
     /// What happens when it faults.
@@ -209,8 +212,8 @@ impl EmulatedDevice {
 /// Physical MMIO mapped into a partition: `size` bytes at `pa`, seen at `ipa`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Passthrough {
-    /// What it is (a `pl011` gets a device-tree node, without interrupts: its
-    /// IRQ reaches the partition through a notification).
+    /// What it is (a `pl011` gets a device-tree node, with `irq` as its
+    /// interrupt when it has one).
     pub kind: DeviceKind,
     /// Physical base, 4 KiB aligned, outside the board's RAM.
     pub pa: u64,
@@ -218,6 +221,10 @@ pub struct Passthrough {
     pub ipa: u64,
     /// Length, a non-zero multiple of 4 KiB.
     pub size: u64,
+    /// The device's physical SPI, injected into the partition as the same
+    /// INTID (linked to the physical interrupt, so the guest's EOI
+    /// deactivates it).
+    pub irq: Option<u32>,
     /// Line of its `[[partition.passthrough]]` header.
     pub line: usize,
 }

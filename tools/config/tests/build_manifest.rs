@@ -344,3 +344,60 @@ fn the_number_of_images_must_match_the_partitions() {
         .to_string()
         .contains("partition \"hello\": its image is empty"));
 }
+
+#[test]
+fn initrds_load_after_the_kernel_and_passthrough_irqs_reach_the_manifest() {
+    let dir = std::env::temp_dir().join(format!("bulkhead-initrd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let initrd: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("initrd.cpio.gz"), &initrd).unwrap();
+    std::fs::write(dir.join("Image"), linux_image(0, 0x30_0000, 8192)).unwrap();
+    let text = r#"
+[board]
+name = "qemu-virt"
+
+[[partition]]
+name = "linux"
+kind = "guest"
+image = "Image"
+initrd = "initrd.cpio.gz"
+bootargs = "console=ttyAMA0"
+restart = "never"
+  [[partition.vcpu]]
+  cpu = 0
+  [[partition.memory]]
+  ipa = 0x4000_0000
+  size = "64MiB"
+  [[partition.passthrough]]
+  kind = "pl011"
+  pa = 0x0900_0000
+  ipa = 0x0900_0000
+  size = "4KiB"
+  irq = 33
+"#;
+    let path = dir.join("linux.toml");
+    std::fs::write(&path, text).unwrap();
+    let system = bulkhead_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let image = std::fs::read(dir.join("Image")).unwrap();
+    let bytes = build_manifest(&system, &[image], KERNEL_FOOTPRINT).unwrap();
+    let manifest = Manifest::parse(&bytes).unwrap();
+    let p = manifest.partition(0);
+    // The kernel's image_size (3 MiB) ends at 0x4030_0000; the initrd follows.
+    assert_eq!(p.initrd_ipa, 0x4030_0000);
+    assert_eq!(manifest.blob(p.initrd), &initrd[..]);
+    let intids: Vec<u32> = manifest.interrupts_of(&p).map(|i| i.intid).collect();
+    assert_eq!(intids, [33]);
+
+    let tree = fdt::Fdt::new(manifest.blob(p.dtb)).unwrap();
+    let chosen = tree.find_node("/chosen").unwrap();
+    assert_eq!(cells_u64(chosen, "linux,initrd-start"), [0x4030_0000]);
+    assert_eq!(
+        cells_u64(chosen, "linux,initrd-end"),
+        [0x4030_0000 + initrd.len() as u64]
+    );
+    assert!(p.dtb_ipa >= 0x4030_0000 + initrd.len() as u64);
+    // The passed-through PL011 gets its SPI in the tree (SPI 1 = INTID 33).
+    let uart = tree.find_node("/pl011@9000000").unwrap();
+    assert_eq!(cells(uart, "interrupts"), [0, 1, 4]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,14 +1,14 @@
 //! Checks the device tables of one partition on their own: emulated device
 //! windows (`[[partition.device]]`: window, interrupt, the endpoint behind it,
 //! its badge) and passthrough MMIO (`[[partition.passthrough]]`: page-aligned
-//! windows outside the board's RAM). Overlaps with the rest of the address
+//! windows outside the board's RAM, with an optional physical SPI). Overlaps with the rest of the address
 //! space are checked in [`super::address_space`].
 
 use std::collections::HashMap;
 
 use toml::Spanned;
 
-use super::interrupts::check_guest_intid;
+use super::interrupts::{check_guest_intid, check_physical_spi};
 use super::names::{Namespace, Symbols};
 use super::window::{check_window, describe, Space};
 use super::CheckedBoard;
@@ -102,6 +102,13 @@ pub(super) fn check_passthrough(
         let what = format!("{who}: passthrough");
         let pa = check_window(&entry.pa, &entry.size, Space::Pa, &what, report);
         let ipa = check_window(&entry.ipa, &entry.size, Space::Ipa, &what, report);
+        let irq = match &entry.irq {
+            Some(irq) => match check_physical_spi(irq, &what, report) {
+                Some(intid) => Some(intid),
+                None => continue,
+            },
+            None => None,
+        };
         let (Some((pa, size)), Some((ipa, _))) = (pa, ipa) else {
             continue;
         };
@@ -115,6 +122,7 @@ pub(super) fn check_passthrough(
             pa,
             ipa,
             size,
+            irq,
             line,
         });
     }

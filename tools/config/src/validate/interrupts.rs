@@ -1,12 +1,17 @@
 //! Interrupt numbers as configs write them: a guest's interrupts (emulated
 //! devices, doorbell notifications) are PPIs or SPIs other than the timer's,
-//! and the physical interrupts a notification owns are SPIs.
+//! the physical interrupts a notification or a passthrough owns are SPIs,
+//! each physical interrupt has one owner, and no guest INTID has two sources.
 //!
 //! INTID ranges are from the GIC architecture (GICv3 spec 2.2 "INTIDs"):
 //! 0..=15 SGIs, 16..=31 PPIs, 32..=1019 SPIs.
 
+use std::collections::HashMap;
+
 use kernel_core::manifest::MAX_INTID;
 use toml::Spanned;
+
+use super::Checked;
 
 use crate::devicetree::TIMER_PPIS;
 use crate::diagnostics::{join_and, Reporter};
@@ -85,4 +90,56 @@ pub(super) fn check_physical_spi(
         );
     }
     intid
+}
+
+/// Whole-system interrupt rules, over the declarations that passed their own
+/// checks: a physical SPI is owned by one notification or one passthrough
+/// (notifications among themselves are checked with them), and inside a
+/// partition a passed-through SPI is not also an emulated device's or a
+/// doorbell's interrupt.
+pub(super) fn check_owners(checked: &Checked<'_>, report: &mut Reporter<'_>) {
+    let mut owners: HashMap<u32, (String, usize)> = HashMap::new();
+    for (_, notification) in checked.notifications() {
+        if let Some(intid) = notification.irq {
+            owners.entry(intid).or_insert((
+                format!("notification \"{}\"", notification.name),
+                notification.line,
+            ));
+        }
+    }
+    for (index, partition) in checked.partitions() {
+        let who = format!("partition \"{}\"", partition.name);
+        for passthrough in &partition.passthrough {
+            let Some(intid) = passthrough.irq else {
+                continue;
+            };
+            match owners.get(&intid) {
+                Some((owner, line)) => report.at_line(
+                    Some(passthrough.line),
+                    format!(
+                        "{who}: passthrough IRQ {intid} is already owned by {owner} on line {line}: each IRQ is owned once"
+                    ),
+                ),
+                None => {
+                    owners.insert(intid, (who.clone(), passthrough.line));
+                }
+            }
+            let device = partition.devices.iter().find(|d| d.irq == Some(intid));
+            let doorbell = checked.notifications().find(|(_, n)| {
+                n.virq
+                    .is_some_and(|v| v.partition == index && v.intid == intid)
+            });
+            let clash = device
+                .map(|d| format!("its emulated device on line {}", d.line))
+                .or_else(|| doorbell.map(|(_, n)| format!("notification \"{}\"'s virq", n.name)));
+            if let Some(clash) = clash {
+                report.at_line(
+                    Some(passthrough.line),
+                    format!(
+                        "{who}: passthrough IRQ {intid} is also {clash}: the guest would see one INTID for two devices"
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -170,6 +170,7 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
     };
     address_space::check(&checked, &mut report);
     ipc::check(&checked, &mut report);
+    interrupts::check_owners(&checked, &mut report);
     check_totals(&checked, board.as_ref(), &mut report);
     let test = raw.test.as_ref().map(|t| check_test(t, &mut report));
 

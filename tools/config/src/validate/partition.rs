@@ -54,6 +54,10 @@ pub(super) fn check(
     let who = format!("partition \"{name}\"");
 
     let source = check_source(raw, header_line, config_dir, &who, report);
+    let initrd = raw
+        .initrd
+        .as_ref()
+        .map(|initrd| check_file(initrd, "initrd", config_dir, &who, report));
     check_bootargs(raw, &who, report);
     let (restart, max_restarts, restart_window_ms) = check_restart(raw, header_line, &who, report);
     let supervisor = check_supervisor_flag(raw, &who, report);
@@ -74,6 +78,7 @@ pub(super) fn check(
             RawKind::Service => PartitionKind::Service,
         },
         source,
+        initrd,
         bootargs: raw.bootargs.as_ref().map(|b| b.get_ref().clone()),
         restart,
         max_restarts,
@@ -172,33 +177,39 @@ fn check_source(
             Some((ImageSource::Program(text.clone()), line))
         }
         (None, Some(image)) => {
-            let resolved = config_dir.join(image.get_ref());
             let line = report.line_of(image.span().start);
-            match std::fs::metadata(&resolved) {
-                Ok(meta) if !meta.is_file() => report.at(
-                    image.span(),
-                    format!("{who}: image {} is not a file", resolved.display()),
-                ),
-                Ok(meta) if meta.len() == 0 => report.at(
-                    image.span(),
-                    format!("{who}: image file {} is empty", resolved.display()),
-                ),
-                Ok(_) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => report.at(
-                    image.span(),
-                    format!("{who}: image file {} does not exist", resolved.display()),
-                ),
-                Err(error) => report.at(
-                    image.span(),
-                    format!(
-                        "{who}: cannot read image file {}: {error}",
-                        resolved.display()
-                    ),
-                ),
-            }
+            let resolved = check_file(image, "image", config_dir, who, report);
             Some((ImageSource::File(resolved), line))
         }
     }
+}
+
+/// A file a partition boots with (`what` is "image" or "initrd"): resolved
+/// against the config's directory, it must exist, be a file and not be empty.
+fn check_file(
+    value: &Spanned<String>,
+    what: &str,
+    config_dir: &Path,
+    who: &str,
+    report: &mut Reporter<'_>,
+) -> std::path::PathBuf {
+    let resolved = config_dir.join(value.get_ref());
+    let problem = match std::fs::metadata(&resolved) {
+        Ok(meta) if !meta.is_file() => Some(format!("{what} {} is not a file", resolved.display())),
+        Ok(meta) if meta.len() == 0 => Some(format!("{what} file {} is empty", resolved.display())),
+        Ok(_) => None,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("{what} file {} does not exist", resolved.display()))
+        }
+        Err(error) => Some(format!(
+            "cannot read {what} file {}: {error}",
+            resolved.display()
+        )),
+    };
+    if let Some(problem) = problem {
+        report.at(value.span(), format!("{who}: {problem}"));
+    }
+    resolved
 }
 
 /// The restart policy; `max_restarts` and `restart_window` belong to
@@ -464,7 +475,20 @@ pub(super) fn check_image_fits(
             return;
         }
     };
-    if let Err(error) = boot_blobs::prepare(partition, gic_version, &head, len) {
+    let initrd_len = match partition.initrd.as_ref().map(std::fs::metadata).transpose() {
+        Ok(meta) => meta.map(|m| m.len()),
+        Err(error) => {
+            report.at_line(
+                Some(image_line),
+                format!(
+                    "partition \"{}\": cannot read its initrd: {error}",
+                    partition.name
+                ),
+            );
+            return;
+        }
+    };
+    if let Err(error) = boot_blobs::prepare(partition, gic_version, &head, len, initrd_len) {
         report.at_line(
             Some(image_line),
             format!("partition \"{}\": {error}", partition.name),
