@@ -24,7 +24,8 @@ type Ranges = FixedVec<Range, 16>;
 /// FMO/IMO/AMO (physical interrupts to EL2, virtual ones to the guest), FB and
 /// BSU=inner shareable (broadcast maintenance for SMP guests), TWI/TWE (WFI
 /// and WFE trap), TSC (SMC traps), TIDCP (implementation-defined registers
-/// trap), TSW (set/way cache maintenance traps), RW (EL1 is AArch64).
+/// trap), TID3 (ID registers trap, to be sanitized: `sysreg_trap`), TSW
+/// (set/way cache maintenance traps), RW (EL1 is AArch64).
 const HCR_EL2_GUEST: u64 = 1 << 0
     | 1 << 1
     | 1 << 3
@@ -34,6 +35,7 @@ const HCR_EL2_GUEST: u64 = 1 << 0
     | 1 << 10
     | 1 << 13
     | 1 << 14
+    | 1 << 18
     | 1 << 19
     | 1 << 20
     | 1 << 22

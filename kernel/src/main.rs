@@ -11,11 +11,13 @@ mod boot;
 mod console;
 mod cpu;
 mod gic;
+mod guest_exception;
 mod ipc;
 mod lifecycle;
 mod mm;
 mod objects;
 mod partition;
+mod sysreg_trap;
 mod timer;
 mod trap;
 

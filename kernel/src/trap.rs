@@ -155,6 +155,9 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
             );
         }
         ExceptionClass::SysReg => {
+            if cpu::loaded().is_some_and(|(id, _)| crate::sysreg_trap::handle(id, v, p, esr)) {
+                return None;
+            }
             let a = esr::SysRegAccess::decode(esr);
             fault_here(
                 v,

@@ -17,6 +17,7 @@ pub mod pagetable;
 pub mod psci;
 pub mod restart;
 pub mod sched;
+pub mod sysregs;
 
 /// Most physical CPUs the core drives.
 pub const MAX_CPUS: usize = 8;
