@@ -24,12 +24,26 @@ pub struct CapturedRun {
     pub elapsed: Duration,
 }
 
+/// How often the log is read to see whether a run may stop early.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Runs `command` with stdin closed and stdout+stderr going to `log_path`
 /// (created or replaced), killing it if it is still running after `timeout`.
 pub fn run_captured(
+    command: Command,
+    log_path: &Path,
+    timeout: Duration,
+) -> XtaskResult<CapturedRun> {
+    run_captured_until(command, log_path, timeout, None)
+}
+
+/// As [`run_captured`], and also stops the program as soon as `done`
+/// returns true for what it has written so far.
+pub fn run_captured_until(
     mut command: Command,
     log_path: &Path,
     timeout: Duration,
+    done: Option<&dyn Fn(&str) -> bool>,
 ) -> XtaskResult<CapturedRun> {
     if let Some(dir) = log_path.parent() {
         fs::create_dir_all(dir).map_err(|e| XtaskError::io("create", dir, e))?;
@@ -46,6 +60,7 @@ pub fn run_captured(
         .stderr(Stdio::from(log_for_stderr));
     let program = command.get_program().to_string_lossy().into_owned();
     let started = Instant::now();
+    let mut last_check = started;
     let mut child = command
         .spawn()
         .map_err(|e| XtaskError::new(format!("cannot start {program}: {e}")))?;
@@ -63,7 +78,21 @@ pub fn run_captured(
                 let _ = child.wait();
                 break RunEnd::TimedOut { after: timeout };
             }
-            Ok(None) => thread::sleep(POLL_INTERVAL),
+            Ok(None) => {
+                if let Some(done) = done {
+                    if last_check.elapsed() >= STOP_CHECK_INTERVAL {
+                        last_check = Instant::now();
+                        let so_far = fs::read(log_path).unwrap_or_default();
+                        if done(&String::from_utf8_lossy(&so_far)) {
+                            // As at the timeout: an error means it just exited.
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break RunEnd::Stopped;
+                        }
+                    }
+                }
+                thread::sleep(POLL_INTERVAL);
+            }
             Err(e) => return Err(XtaskError::new(format!("cannot wait for {program}: {e}"))),
         }
     };

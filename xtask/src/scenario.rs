@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use bulkhead_config::{Corruption, System, TestSpec};
+use bulkhead_config::{Corruption, Ending, System, TestSpec};
 
 use crate::artifacts::Artifacts;
-use crate::capture::{run_captured, CapturedRun};
+use crate::capture::{run_captured_until, CapturedRun};
 use crate::corruption;
 use crate::error::{XtaskError, XtaskResult};
 use crate::image_build::build_system_image;
@@ -67,8 +67,45 @@ impl Scenario {
         })
     }
 
+    /// Loads a scenario file as the scenarios it stands for: one per GIC
+    /// version its `[test] gic_versions` lists (named `<file>-gicv<N>`), or
+    /// itself. Each comes with its name, so a broken variant is reported
+    /// under the right one.
+    pub fn load_variants(path: &Path) -> Vec<(String, XtaskResult<Self>)> {
+        let name = scenario_name(path);
+        let base = match Self::load(path) {
+            Ok(base) => base,
+            Err(e) => return vec![(name, Err(e))],
+        };
+        let versions = base
+            .system
+            .test
+            .as_ref()
+            .map(|t| t.gic_versions.clone())
+            .unwrap_or_default();
+        if versions.is_empty() {
+            return vec![(name, Ok(base))];
+        }
+        versions
+            .into_iter()
+            .map(|gic| {
+                let variant = format!("{name}-gicv{gic}");
+                let loaded = bulkhead_config::load_with_gic(path, gic)
+                    .map_err(|e| XtaskError::new(e.to_string()))
+                    .and_then(|system| {
+                        Ok(Self {
+                            name: variant.clone(),
+                            machine: QemuMachine::for_board(system.board)?,
+                            system,
+                        })
+                    });
+                (variant, loaded)
+            })
+            .collect()
+    }
+
     /// Its `[test]` section (present by construction).
-    fn test_spec(&self) -> XtaskResult<&TestSpec> {
+    pub fn test_spec(&self) -> XtaskResult<&TestSpec> {
         self.system
             .test
             .as_ref()
@@ -125,14 +162,8 @@ pub fn build(
     Ok(path)
 }
 
-/// Boots a built scenario image, saves the transcript to
-/// `target/<log_dir>/<name>.log` and judges it.
-pub fn boot(
-    workspace: &Workspace,
-    scenario: &Scenario,
-    image: &Path,
-    mode: BootMode,
-) -> XtaskResult<ScenarioOutcome> {
+/// The QEMU command that boots a built scenario image without a terminal.
+pub fn qemu_command(scenario: &Scenario, image: &Path, mode: BootMode) -> XtaskResult<Command> {
     let spec = scenario.test_spec()?;
     let system = &scenario.system;
     let invocation = QemuInvocation {
@@ -149,11 +180,30 @@ pub fn boot(
     };
     let mut qemu = Command::new(QEMU_BINARY);
     qemu.args(invocation.args());
+    Ok(qemu)
+}
+
+/// Boots a built scenario image, saves the transcript to
+/// `target/<log_dir>/<name>.log` and judges it.
+pub fn boot(
+    workspace: &Workspace,
+    scenario: &Scenario,
+    image: &Path,
+    mode: BootMode,
+) -> XtaskResult<ScenarioOutcome> {
+    let spec = scenario.test_spec()?;
+    let qemu = qemu_command(scenario, image, mode)?;
     let log_path = workspace
         .target_dir
         .join(mode.log_dir)
         .join(format!("{}.log", scenario.name));
-    let run = run_captured(qemu, &log_path, Duration::from_secs(spec.timeout_s))?;
+    let timeout = Duration::from_secs(spec.timeout_s);
+    let met = |so_far: &str| transcript::expectations_met(so_far, spec);
+    let stop_when: Option<&dyn Fn(&str) -> bool> = match spec.ends {
+        Ending::Matched => Some(&met),
+        Ending::Poweroff | Ending::Timeout => None,
+    };
+    let run = run_captured_until(qemu, &log_path, timeout, stop_when)?;
     let failures = transcript::check(&run.transcript, spec, run.end);
     Ok(ScenarioOutcome {
         run,

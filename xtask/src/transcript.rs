@@ -23,6 +23,9 @@ pub enum RunEnd {
         /// The timeout.
         after: Duration,
     },
+    /// QEMU was stopped because the transcript held everything the scenario
+    /// waits for (`ends = "matched"`).
+    Stopped,
 }
 
 /// One way a transcript fails its scenario.
@@ -101,6 +104,24 @@ fn line_containing<'t>(transcript: &'t str, needle: &str) -> Option<&'t str> {
     transcript.lines().find(|l| l.contains(needle))
 }
 
+/// True if every `expect` entry appears in order and every `contains` entry
+/// somewhere: what an `ends = "matched"` run waits for.
+pub fn expectations_met(transcript: &str, spec: &TestSpec) -> bool {
+    let mut cursor = 0;
+    for text in &spec.expect {
+        match transcript
+            .get(cursor..)
+            .and_then(|rest| rest.find(text.as_str()))
+        {
+            Some(found) => cursor += found + text.len(),
+            None => return false,
+        }
+    }
+    spec.contains
+        .iter()
+        .all(|text| transcript.contains(text.as_str()))
+}
+
 /// Checks a transcript; an empty list means the scenario passed.
 pub fn check(transcript: &str, spec: &TestSpec, end: RunEnd) -> Vec<TranscriptFailure> {
     let mut failures = Vec::new();
@@ -113,6 +134,11 @@ pub fn check(transcript: &str, spec: &TestSpec, end: RunEnd) -> Vec<TranscriptFa
         }
         (Ending::Timeout, RunEnd::Exited { code }) => {
             failures.push(TranscriptFailure::ExitedEarly { code });
+        }
+        // A run that powered off by itself after all it waits for is fine;
+        // one stopped at the timeout misses something, listed below.
+        (Ending::Matched, RunEnd::Exited { code }) if code != Some(0) => {
+            failures.push(TranscriptFailure::QemuFailed { code });
         }
         _ => {}
     }
@@ -177,6 +203,7 @@ mod tests {
             corrupt: None,
             ends,
             el2: true,
+            gic_versions: Vec::new(),
         }
     }
 
@@ -188,6 +215,41 @@ mod tests {
 [survivor] tick 30/30
 [bulkhead] INFO all partitions stopped
 ";
+
+    #[test]
+    fn matched_runs_stop_once_everything_expected_is_there_and_pass() {
+        let s = spec(
+            &["faulting on purpose", "[survivor] tick 30/30"],
+            &["partition \"victim\" faulted"],
+            &["PANIC"],
+            Ending::Matched,
+        );
+        assert!(expectations_met(TRANSCRIPT, &s));
+        assert!(!expectations_met(
+            "[victim] ticks: faulting on purpose\n",
+            &s
+        ));
+        // Out of order is not met.
+        let reversed = spec(
+            &["[survivor] tick 30/30", "faulting on purpose"],
+            &[],
+            &[],
+            Ending::Matched,
+        );
+        assert!(!expectations_met(TRANSCRIPT, &reversed));
+        assert_eq!(check(TRANSCRIPT, &s, RunEnd::Stopped), vec![]);
+        assert_eq!(check(TRANSCRIPT, &s, POWERED_OFF), vec![]);
+        // Stopped at the timeout: what is missing is the failure.
+        let timed_out = RunEnd::TimedOut {
+            after: Duration::from_secs(10),
+        };
+        let failures = check("[victim] ticks: faulting on purpose\n", &s, timed_out);
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(matches!(
+            failures[0],
+            TranscriptFailure::MissingInOrder { .. }
+        ));
+    }
 
     #[test]
     fn ordered_expectations_pass_in_order() {

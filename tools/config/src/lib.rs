@@ -186,5 +186,18 @@ pub fn load(path: &Path) -> Result<System, ConfigError> {
 /// names it in messages, and relative image paths resolve against its
 /// directory (whose files are still checked).
 pub fn parse_str(path_for_messages: &Path, text: &str) -> Result<System, ConfigError> {
-    validate::check(path_for_messages, text)
+    validate::check(path_for_messages, text, None)
+}
+
+/// As [`load`], with `[board] gic` replaced by `gic`: one variant of a
+/// scenario whose `[test] gic_versions` lists several.
+pub fn load_with_gic(path: &Path, gic: u8) -> Result<System, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ConfigError::new(
+            path,
+            None,
+            format!("cannot read the configuration: {error}"),
+        )
+    })?;
+    validate::check(path, &text, Some(gic))
 }

@@ -194,4 +194,5 @@ pub(crate) struct RawTest {
     #[serde(default)]
     pub ends: Ending,
     pub el2: Option<bool>,
+    pub gic_versions: Option<Spanned<Vec<Spanned<i64>>>>,
 }

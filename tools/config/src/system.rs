@@ -407,6 +407,9 @@ pub struct TestSpec {
     /// Whether the machine has EL2 (default). Without it, QEMU enters the
     /// image at EL1, which the core must refuse with a message.
     pub el2: bool,
+    /// Run the scenario once on each of these GIC versions, in order, in
+    /// place of `[board] gic` (empty: once, on the board's).
+    pub gic_versions: Vec<u8>,
 }
 
 /// A way of damaging a built image.
@@ -430,6 +433,10 @@ pub enum Ending {
     Poweroff,
     /// The system is still running at the timeout; the transcript is checked then.
     Timeout,
+    /// The run is stopped as soon as every `expect` and `contains` string has
+    /// appeared (a system that keeps running, such as Linux guests with a
+    /// shell); the transcript is checked then.
+    Matched,
 }
 
 #[cfg(test)]

@@ -30,8 +30,10 @@ pub fn image_report(shown_path: &Path, image: &SystemImage, partitions: usize) -
     )
 }
 
-/// Loads and checks a configuration.
+/// Loads and checks a configuration, fetching the Linux guests first if it
+/// boots them.
 pub fn load_system(config: &Path) -> XtaskResult<System> {
+    crate::commands::guests::ensure_for_configs(&[config])?;
     bulkhead_config::load(config).map_err(|e| XtaskError::new(e.to_string()))
 }
 

@@ -564,6 +564,22 @@ fn current_inputs_per_stamp(
     })
 }
 
+/// Where configurations name the guests this command makes.
+const GUESTS_DIR_MARKER: &str = "target/guests/";
+
+/// Runs `guests` (cached: a no-op when up to date) if any of `configs`
+/// boots a guest from `target/guests/`, so that `build`, `run`, `test` and
+/// `bench` have the files before the configuration's checks look for them.
+pub fn ensure_for_configs(configs: &[&Path]) -> XtaskResult<()> {
+    let needs_guests = configs
+        .iter()
+        .any(|path| fs::read_to_string(path).is_ok_and(|text| text.contains(GUESTS_DIR_MARKER)));
+    if needs_guests {
+        run(&GuestsOptions::default())?;
+    }
+    Ok(())
+}
+
 /// Runs `guests`.
 pub fn run(options: &GuestsOptions) -> XtaskResult<()> {
     let workspace = Workspace::locate();

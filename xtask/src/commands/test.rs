@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 use crate::artifacts::Artifacts;
 use crate::cli::{TestOptions, TestSelection};
@@ -101,10 +102,24 @@ struct ScenarioPlan {
 /// machine they need, before anything slow runs.
 fn plan_scenarios(workspace: &Workspace, filter: Option<&str>) -> XtaskResult<ScenarioPlan> {
     let paths = scenario::discover(&workspace.root.join(SCENARIO_DIR))?;
+    // A filter may name a variant (`linux-boot-gicv2`) of a file (`linux-boot`).
+    let wanted: Vec<&Path> = paths
+        .iter()
+        .filter(|p| {
+            let name = scenario::scenario_name(p);
+            filter.is_none_or(|f| name.contains(f) || f.contains(&name))
+        })
+        .map(PathBuf::as_path)
+        .collect();
+    // Without the guests, the scenarios that boot them fail to load and say
+    // which file is missing; the others still run.
+    if let Err(e) = crate::commands::guests::ensure_for_configs(&wanted) {
+        println!("guests ... FAILED: {e}");
+    }
     let selected: Vec<_> = paths
         .iter()
-        .filter(|p| filter.is_none_or(|f| scenario::scenario_name(p).contains(f)))
-        .map(|p| (scenario::scenario_name(p), Scenario::load(p)))
+        .flat_map(|p| Scenario::load_variants(p))
+        .filter(|(name, _)| filter.is_none_or(|f| name.contains(f)))
         .collect();
     let machines: BTreeSet<QemuMachine> = selected
         .iter()

@@ -31,7 +31,7 @@ use crate::layout::lay_out;
 use crate::manifest::manifest_board;
 use crate::schema::{RawBoard, RawConfig, RawTest};
 use crate::service_args::add_service_bootargs;
-use crate::system::{Endpoint, Notification, Partition, SharedRegion, System, TestSpec};
+use crate::system::{Ending, Endpoint, Notification, Partition, SharedRegion, System, TestSpec};
 use crate::units::{format_size, parse_size, MIB, SIZE_HINT};
 use names::{SeenNames, Symbols};
 
@@ -108,8 +108,13 @@ fn flatten_indexed<T>(items: &[Option<T>]) -> impl Iterator<Item = (usize, &T)> 
         .filter_map(|(index, item)| item.as_ref().map(|item| (index, item)))
 }
 
-/// Parses and checks `text`, the contents of `path`.
-pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
+/// Parses and checks `text`, the contents of `path`; `gic_override` replaces
+/// `[board] gic` (a scenario variant).
+pub(crate) fn check(
+    path: &Path,
+    text: &str,
+    gic_override: Option<u8>,
+) -> Result<System, ConfigError> {
     let mut report = Reporter::new(path, text);
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -118,7 +123,7 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
     let config_dir = path.parent().unwrap_or(Path::new(""));
     let symbols = Symbols::new(&raw);
 
-    let board = check_board(&raw.board, &mut report);
+    let board = check_board(&raw.board, gic_override, &mut report);
 
     if raw.partition.is_empty() {
         report.whole_file("the system has no partitions: add at least one [[partition]] table");
@@ -172,7 +177,10 @@ pub(crate) fn check(path: &Path, text: &str) -> Result<System, ConfigError> {
     ipc::check(&checked, &mut report);
     interrupts::check_owners(&checked, &mut report);
     check_totals(&checked, board.as_ref(), &mut report);
-    let test = raw.test.as_ref().map(|t| check_test(t, &mut report));
+    let test = raw
+        .test
+        .as_ref()
+        .map(|t| check_test(t, board.map(|b| b.spec), &mut report));
 
     let Some(board) = board else {
         return Err(finish_with_errors(report));
@@ -251,7 +259,11 @@ pub(crate) fn size_value(
 
 /// Checks `[board]`; `None` if any of it is wrong (board-dependent partition
 /// checks are then skipped).
-fn check_board(raw: &Spanned<RawBoard>, report: &mut Reporter<'_>) -> Option<CheckedBoard> {
+fn check_board(
+    raw: &Spanned<RawBoard>,
+    gic_override: Option<u8>,
+    report: &mut Reporter<'_>,
+) -> Option<CheckedBoard> {
     let board_line = report.line_of(raw.span().start);
     let raw = raw.get_ref();
     let Some(spec) = board::by_name(raw.name.get_ref()) else {
@@ -328,6 +340,9 @@ fn check_board(raw: &Spanned<RawBoard>, report: &mut Reporter<'_>) -> Option<Che
 
     let supported: Vec<String> = spec.gic_versions.iter().map(u8::to_string).collect();
     let gic = match &raw.gic {
+        _ if gic_override.is_some_and(|v| spec.gic_versions.contains(&v)) => {
+            gic_override.unwrap_or(0)
+        }
         None => spec.gic_versions.iter().copied().max().unwrap_or(0),
         Some(gic) => match u8::try_from(*gic.get_ref()) {
             Ok(version) if spec.gic_versions.contains(&version) => version,
@@ -424,9 +439,42 @@ fn check_totals(checked: &Checked<'_>, board: Option<&CheckedBoard>, report: &mu
 }
 
 /// Checks `[test]`; `None` if any of it is wrong.
-fn check_test(raw: &Spanned<RawTest>, report: &mut Reporter<'_>) -> Option<TestSpec> {
+fn check_test(
+    raw: &Spanned<RawTest>,
+    board: Option<&BoardSpec>,
+    report: &mut Reporter<'_>,
+) -> Option<TestSpec> {
     let raw = raw.get_ref();
     let mut ok = true;
+    let mut gic_versions = Vec::new();
+    if let Some(list) = &raw.gic_versions {
+        if list.get_ref().is_empty() {
+            report.at(
+                list.span(),
+                "test gic_versions is empty: list the GIC versions to run on, or leave it out",
+            );
+            ok = false;
+        }
+        for version in list.get_ref() {
+            let supported = board.map_or(&[2u8, 3][..], |b| b.gic_versions);
+            match u8::try_from(*version.get_ref()) {
+                Ok(v) if supported.contains(&v) && !gic_versions.contains(&v) => {
+                    gic_versions.push(v)
+                }
+                _ => {
+                    report.at(
+                        version.span(),
+                        format!(
+                            "test gic_versions has {}, which is not a GIC version of the board ({}), or is listed twice",
+                            version.get_ref(),
+                            supported.iter().map(u8::to_string).collect::<Vec<_>>().join(" and ")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
     let timeout_s = match &raw.timeout {
         None => DEFAULT_TEST_TIMEOUT_S,
         Some(timeout) => match u64::try_from(*timeout.get_ref()) {
@@ -458,6 +506,12 @@ fn check_test(raw: &Spanned<RawTest>, report: &mut Reporter<'_>) -> Option<TestS
     let expect = texts(&raw.expect, "expect");
     let contains = texts(&raw.contains, "contains");
     let forbid = texts(&raw.forbid, "forbid");
+    if raw.ends == Ending::Matched && expect.is_empty() && contains.is_empty() {
+        report.whole_file(
+            "test ends = \"matched\" stops the run when every expect and contains string has appeared, but there are none",
+        );
+        ok = false;
+    }
     ok.then_some(TestSpec {
         timeout_s,
         expect,
@@ -466,5 +520,6 @@ fn check_test(raw: &Spanned<RawTest>, report: &mut Reporter<'_>) -> Option<TestS
         corrupt: raw.corrupt,
         ends: raw.ends,
         el2: raw.el2.unwrap_or(true),
+        gic_versions,
     })
 }
