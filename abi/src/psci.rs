@@ -25,6 +25,13 @@ pub const SYSTEM_OFF: u32 = 0x8400_0008;
 pub const SYSTEM_RESET: u32 = 0x8400_0009;
 /// PSCI_FEATURES.
 pub const FEATURES: u32 = 0x8400_000A;
+/// SYSTEM_RESET2, SMC32 (PSCI 1.1).
+pub const SYSTEM_RESET2_32: u32 = 0x8400_0012;
+/// SYSTEM_RESET2, SMC64.
+pub const SYSTEM_RESET2_64: u32 = 0xC400_0012;
+/// SYSTEM_RESET2 reset type: the one architectural reset, a warm reset
+/// (DEN0022 5.17.1). Types with bit 31 set are vendor-specific.
+pub const SYSTEM_WARM_RESET: u32 = 0;
 
 /// The PSCI version the core reports to partitions: 1.1.
 pub const VERSION_1_1: u32 = 0x0001_0001;

@@ -354,6 +354,13 @@ fn psci_call(id: usize, v: &Vcpu, p: &Partition, fid: u32, args: [u64; 3]) -> Ef
         }
         Outcome::SystemOff => lifecycle::system_off(p),
         Outcome::SystemReset => lifecycle::system_reset(p),
+        Outcome::SystemWarmReset => fault_here(
+            v,
+            p,
+            format_args!(
+                "kernel panic: the guest asked for a warm reset (PSCI SYSTEM_RESET2), which Linux does after a panic when booted with reboot=panic_warm"
+            ),
+        ),
     }
     Effect::StateChanged
 }

@@ -38,6 +38,10 @@ pub enum Outcome {
     SystemOff,
     /// Restart the partition from its pristine image (SYSTEM_RESET).
     SystemReset,
+    /// A warm reset (SYSTEM_RESET2 type 0). Linux asks for one after a
+    /// kernel panic when booted with `reboot=panic_warm`, and for nothing
+    /// else unless told `reboot=warm`: the kernel treats it as a crash.
+    SystemWarmReset,
 }
 
 /// Is `fid` a PSCI function the core implements for partitions?
@@ -55,6 +59,8 @@ pub fn implemented(fid: u32) -> bool {
             | psci::MIGRATE_INFO_TYPE
             | psci::SYSTEM_OFF
             | psci::SYSTEM_RESET
+            | psci::SYSTEM_RESET2_32
+            | psci::SYSTEM_RESET2_64
             | psci::FEATURES
     )
 }
@@ -126,6 +132,15 @@ pub fn handle(
         psci::CPU_SUSPEND_32 | psci::CPU_SUSPEND_64 => Outcome::Suspend,
         psci::SYSTEM_OFF => Outcome::SystemOff,
         psci::SYSTEM_RESET => Outcome::SystemReset,
+        // Only the architectural warm reset; vendor-specific and reserved
+        // types are invalid here (DEN0022 5.17.2).
+        psci::SYSTEM_RESET2_32 | psci::SYSTEM_RESET2_64 => {
+            if arg(0) as u32 == psci::SYSTEM_WARM_RESET && arg(0) >> 32 == 0 {
+                Outcome::SystemWarmReset
+            } else {
+                Outcome::Return(ret::INVALID_PARAMETERS)
+            }
+        }
         _ => Outcome::Return(ret::NOT_SUPPORTED),
     }
 }
@@ -250,6 +265,21 @@ mod tests {
         assert_eq!(
             call(psci::SYSTEM_RESET, [0; 3], &[Power::On]),
             Outcome::SystemReset
+        );
+        for fid in [psci::SYSTEM_RESET2_32, psci::SYSTEM_RESET2_64] {
+            assert_eq!(call(fid, [0, 0, 0], &[Power::On]), Outcome::SystemWarmReset);
+            assert_eq!(
+                call(fid, [0x8000_0000, 0, 0], &[Power::On]),
+                Outcome::Return(ret::INVALID_PARAMETERS)
+            );
+            assert_eq!(
+                call(psci::FEATURES, [u64::from(fid), 0, 0], &[Power::On]),
+                Outcome::Return(ret::SUCCESS)
+            );
+        }
+        assert_eq!(
+            call(psci::SYSTEM_RESET2_64, [1, 0, 0], &[Power::On]),
+            Outcome::Return(ret::INVALID_PARAMETERS)
         );
     }
 }
