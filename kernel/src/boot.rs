@@ -6,7 +6,7 @@ use aarch64_cpu::registers::*;
 use kernel_core::cpu_boot::{self, BootOps, Conduit, EnableMethod};
 use kernel_core::manifest::{Manifest, CORE_RESERVED_BYTES, END_MARKER};
 use kernel_core::{pagetable, MAX_CPUS};
-use platform::machine::{FixedVec, GicFrames, Machine};
+use platform::machine::{FixedVec, GicFrames, Machine, MachineError};
 use spin::Once;
 
 use crate::arch::{cache, firmware, percpu, sysreg::isb};
@@ -53,6 +53,28 @@ fn loaded_image_size(start: u64) -> u64 {
     unsafe { core::ptr::read_volatile((start + 16) as *const u64) }
 }
 
+/// The board this core was built for (the `board-rpi4` feature picks the
+/// Pi), for what must work before the device tree is read.
+#[cfg(feature = "board-rpi4")]
+const BOARD: &platform::board::BoardSpec = &platform::board::RPI4;
+#[cfg(not(feature = "board-rpi4"))]
+const BOARD: &platform::board::BoardSpec = &platform::board::QEMU_VIRT;
+
+/// The tree in x0 cannot be used, so neither the console nor the power-off
+/// method is known: say why on the board's fallback console (the MMU is
+/// still off, so the access is Device-nGnRnE) and stop this CPU.
+fn unreadable_device_tree(why: core::fmt::Arguments<'_>) -> ! {
+    crate::console::init(BOARD.fallback_console as usize);
+    error!("refusing to boot: {why}");
+    if cfg!(feature = "board-rpi4") {
+        error!(
+            "the Raspberry Pi firmware passes its tree when bcm2711-rpi-4-b.dtb is on the boot partition; QEMU raspi4b needs -dtb bcm2711-rpi-4-b.dtb"
+        );
+    }
+    error!("stopping");
+    firmware::halt()
+}
+
 fn stop_boot(why: core::fmt::Arguments<'_>) -> ! {
     error!("refusing to boot: {why}");
     error!("stopping");
@@ -63,13 +85,11 @@ fn stop_boot(why: core::fmt::Arguments<'_>) -> ! {
 /// were entered at.
 #[no_mangle]
 extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
-    // SAFETY: the loader passes a device tree at `dtb`; `Machine::from_fdt`
-    // validates its header and bounds every read by its totalsize.
-    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, dtb_len(dtb)) };
-    let machine = match Machine::from_fdt(blob) {
+    let machine = match firmware_device_tree(dtb) {
         Ok(m) => MACHINE.call_once(|| m),
-        Err(_) => firmware::halt(),
+        Err(e) => unreadable_device_tree(format_args!("{e}")),
     };
+    firmware::set_power_off(machine.psci, machine.pm_watchdog.map(|pm| pm.base));
     if el != 2 {
         if let Some(uart) = machine.uart {
             crate::console::init(uart.base as usize);
@@ -97,6 +117,12 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
         let _ = devices.push(Range {
             base: uart.base,
             size: 0x1000,
+        });
+    }
+    if let Some(pm) = machine.pm_watchdog {
+        let _ = devices.push(Range {
+            base: pm.base,
+            size: pm.size.max(0x1000),
         });
     }
     match machine.gic.frames {
@@ -153,6 +179,10 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
             .sum::<u64>()
             >> 20,
         if machine.gic.version() == 3 { 3 } else { 2 },
+    );
+    info!(
+        "generic timer: {} kHz (CNTFRQ_EL0)",
+        timer::frequency() / 1000
     );
 
     // The manifest follows the kernel; the header says how much was loaded.
@@ -336,15 +366,25 @@ impl core::fmt::Display for HomeCpus<'_> {
     }
 }
 
-/// The device tree's length from its header, or 0 if x0 does not point at one.
-fn dtb_len(dtb: usize) -> usize {
+/// Reads the device tree the loader passed at `dtb` (x0), after taking out
+/// the FDT_NOP tokens that firmware edits leave (QEMU raspi4b, the Pi
+/// firmware). Without a tree there is nothing to read at all.
+fn firmware_device_tree(dtb: usize) -> Result<Machine, MachineError> {
     if dtb == 0 || !dtb.is_multiple_of(8) {
-        return 0;
+        unreadable_device_tree(format_args!(
+            "the loader passed no device tree (x0 = {dtb:#x})"
+        ));
     }
     // SAFETY: a non-null, aligned x0 from the loader points at a device tree
     // whose 8-byte header (magic, totalsize) is readable.
     let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
-    platform::machine::blob_size(header).unwrap_or(0)
+    let len = platform::machine::blob_size(header)?;
+    // SAFETY: the header says the blob is `len` bytes, at most 2 MiB, in RAM
+    // that the core now owns and nothing else touches; `remove_nops` and
+    // `Machine::from_fdt` bound every access by the blob's own offsets.
+    let blob = unsafe { core::slice::from_raw_parts_mut(dtb as *mut u8, len) };
+    platform::machine::remove_nops(blob)?;
+    Machine::from_fdt(blob)
 }
 
 fn gic_frames(machine: &Machine) -> gic::Frames {

@@ -1,10 +1,13 @@
 //! Board support for Bulkhead: what each supported board is (for the config
 //! tool), what the device tree says about the machine at boot, and the MMIO
-//! drivers the core uses (PL011, GICv2, GICv3).
+//! drivers the core uses (PL011, GICv2, GICv3, the Raspberry Pi's PM
+//! watchdog).
 #![cfg_attr(not(test), no_std)]
 
+pub mod bcm2835_pm;
 pub mod board;
 pub mod gicv2;
 pub mod gicv3;
 pub mod machine;
 pub mod pl011;
+pub mod rpi4;

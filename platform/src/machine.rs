@@ -46,6 +46,9 @@ const GIC_UNSUPPORTED_COMPATIBLE: &[&str] = &[
 const PSCI_COMPATIBLE: &[&str] = &["arm,psci-1.0", "arm,psci-0.2"];
 const PL011_COMPATIBLE: &[&str] = &["arm,pl011"];
 const TIMER_COMPATIBLE: &[&str] = &["arm,armv8-timer"];
+/// The BCM2835-family PM watchdog (Raspberry Pi), which resets or halts a
+/// machine without PSCI (`platform::bcm2835_pm`).
+const PM_WATCHDOG_COMPATIBLE: &[&str] = &["brcm,bcm2835-pm-wdt", "brcm,bcm2835-pm"];
 
 /// A range of CPU physical addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -345,6 +348,9 @@ pub struct Machine {
     pub timer: TimerIrqs,
     /// The timer node's `clock-frequency`, for firmware that leaves CNTFRQ_EL0 unset.
     pub timer_frequency: Option<u32>,
+    /// The PM watchdog's register frame (its first `reg`), if the tree has an
+    /// enabled one: how a machine without PSCI powers off.
+    pub pm_watchdog: Option<MemRange>,
 }
 
 impl Machine {
@@ -390,6 +396,7 @@ impl Machine {
             uart: console_uart(&fdt, controller)?,
             timer,
             timer_frequency,
+            pm_watchdog: pm_watchdog(&fdt)?,
         })
     }
 
@@ -438,6 +445,15 @@ pub fn blob_size(header: &[u8]) -> Result<usize, MachineError> {
             "is larger than the 2 MiB the boot protocol allows",
         )),
     }
+}
+
+/// Takes the `FDT_NOP` tokens out of the tree at the start of `dtb`, in
+/// place, so that [`Machine::from_fdt`] accepts a tree that firmware edited
+/// (QEMU `raspi4b` and the Raspberry Pi firmware leave NOPs where they removed
+/// nodes); returns how many were removed. The blob keeps its place and
+/// `totalsize`.
+pub fn remove_nops(dtb: &mut [u8]) -> Result<usize, MachineError> {
+    blob::remove_nops(dtb).map_err(MachineError::MalformedBlob)
 }
 
 fn too_many(what: &'static str, capacity: usize) -> impl Fn(Full) -> MachineError {
@@ -641,6 +657,18 @@ fn console_uart(
         size: registers.size,
         irq: node.gic_interrupt(fdt, controller, 0)?,
     }))
+}
+
+/// The first enabled BCM2835-family PM watchdog's register frame.
+fn pm_watchdog(fdt: &Fdt<'_>) -> Result<Option<MemRange>, MachineError> {
+    let Some(node) = tree::find(fdt, |n| {
+        n.is_enabled() && n.is_compatible(PM_WATCHDOG_COMPATIBLE)
+    }) else {
+        return Ok(None);
+    };
+    node.reg(0)?
+        .map(Some)
+        .ok_or(MachineError::BadReg { node: node.name() })
 }
 
 /// Timer PPIs from the `arm,armv8-timer` node: `interrupts` lists the secure

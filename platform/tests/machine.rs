@@ -5,7 +5,7 @@
 
 use kernel_core::cpu_boot::{Conduit, EnableMethod};
 use platform::machine::{
-    blob_size, Cpu, Gic, GicFrames, Machine, MachineError, MemRange, TimerIrqs, Uart,
+    blob_size, remove_nops, Cpu, Gic, GicFrames, Machine, MachineError, MemRange, TimerIrqs, Uart,
     MAX_BLOB_SIZE, MAX_CPUS,
 };
 use vm_fdt::{FdtReserveEntry, FdtWriter};
@@ -18,6 +18,11 @@ const VIRT_GICV2: &[u8] = include_bytes!("data/virt-gicv2.dtb");
 const RPI4_STOCK: &[u8] = include_bytes!("data/bcm2711-rpi-4-b.dtb");
 /// The stock Pi tree as QEMU `raspi4b` passes it, `/memory` filled in.
 const RPI4_QEMU: &[u8] = include_bytes!("data/raspi4b-qemu.dtb");
+
+/// The tree exactly as QEMU `raspi4b` leaves it in RAM for the kernel (read
+/// back with the monitor's `pmemsave`): `/memory` filled in, the devices QEMU
+/// does not model turned into FDT_NOP tokens, padding to `totalsize`.
+const RPI4_QEMU_LOADED: &[u8] = include_bytes!("data/raspi4b-qemu-loaded.dtb");
 
 /// Where the tests pretend the blob was loaded.
 const BLOB_PA: u64 = 0x4800_0000;
@@ -79,6 +84,7 @@ fn qemu_virt_gicv3() {
         }
     );
     assert_eq!(m.timer_frequency, None);
+    assert_eq!(m.pm_watchdog, None);
     assert_eq!(m.cpu_by_mpidr(0x8000_0002).map(|c| c.mpidr), Some(2));
     assert_eq!(m.cpu_by_mpidr(4), None);
 }
@@ -174,6 +180,8 @@ fn assert_rpi4_devices(m: &Machine) {
             el2_phys: 26
         }
     );
+    // No PSCI: power-off goes through the PM watchdog (bus 0x7E100000).
+    assert_eq!(m.pm_watchdog, Some(range(0xFE10_0000, 0x114)));
 }
 
 #[test]
@@ -200,6 +208,33 @@ fn raspberry_pi_4_tree_as_qemu_passes_it() {
         m.reserved.as_slice(),
         &[range(0, 0x1000), range(BLOB_PA, RPI4_QEMU.len() as u64)]
     );
+}
+
+#[test]
+fn raspberry_pi_4_tree_in_ram_has_nops_that_are_removed_in_place() {
+    let mut loaded = RPI4_QEMU_LOADED.to_vec();
+    assert!(matches!(
+        parse(&loaded),
+        Err(MachineError::MalformedBlob(why)) if why.contains("FDT_NOP")
+    ));
+    let removed = remove_nops(&mut loaded).unwrap();
+    assert!(removed > 0);
+    assert_eq!(loaded.len(), RPI4_QEMU_LOADED.len());
+    assert_eq!(blob_size(&loaded), Ok(RPI4_QEMU_LOADED.len()));
+    let m = parse(&loaded).unwrap();
+    assert_rpi4_devices(&m);
+    assert_eq!(m.usable_memory(), Ok(&[range(0, 0x3C00_0000)][..]));
+    assert_eq!(
+        m.reserved.as_slice(),
+        &[
+            range(0, 0x1000),
+            range(BLOB_PA, RPI4_QEMU_LOADED.len() as u64)
+        ]
+    );
+    // A tree without NOPs is left as it is.
+    let mut clean = RPI4_QEMU.to_vec();
+    assert_eq!(remove_nops(&mut clean), Ok(0));
+    assert_eq!(clean, RPI4_QEMU);
 }
 
 #[test]

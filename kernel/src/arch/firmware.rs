@@ -1,5 +1,23 @@
 //! Calls from the core to the platform firmware over SMC: PSCI CPU_ON to start
 //! secondary CPUs and SYSTEM_OFF to power the machine down (Arm DEN0022).
+//! A machine without PSCI (the Raspberry Pi) powers off through its PM
+//! watchdog instead.
+
+use kernel_core::cpu_boot::Conduit;
+use platform::bcm2835_pm::{AfterReset, PowerManagement};
+use spin::Once;
+
+/// How [`system_off`] powers the machine down, as the device tree says.
+#[derive(Clone, Copy)]
+enum PowerOff {
+    /// PSCI SYSTEM_OFF through SMC.
+    Psci,
+    /// A watchdog reset into the firmware's halt partition, the PM block at
+    /// this (EL2-mapped) address.
+    PmWatchdog(usize),
+}
+
+static POWER_OFF: Once<Option<PowerOff>> = Once::new();
 
 /// An SMCCC call with up to three arguments through `$insn #0`; returns x0.
 macro_rules! smccc_call {
@@ -33,9 +51,35 @@ pub fn hvc(fid: u32) -> i64 {
     smccc_call!("hvc", fid, 0u64, 0u64, 0u64)
 }
 
-/// Powers the machine off through PSCI; parks the CPU if that returns.
+/// Records how this machine powers off, from the device tree: PSCI's SMC
+/// conduit when there is one, else the PM watchdog at `pm_watchdog`, else
+/// nothing (the CPU only halts). Only the first call counts.
+pub fn set_power_off(psci: Option<Conduit>, pm_watchdog: Option<u64>) {
+    POWER_OFF.call_once(|| match (psci, pm_watchdog) {
+        // An HVC conduit would trap to the core itself.
+        (Some(Conduit::Smc), _) => Some(PowerOff::Psci),
+        (_, Some(base)) => Some(PowerOff::PmWatchdog(base as usize)),
+        _ => None,
+    });
+}
+
+/// Powers the machine off as [`set_power_off`] recorded; parks the CPU if
+/// that returns (or before it was called: SMC without firmware behind it
+/// would fault).
 pub fn system_off() -> ! {
-    smc(abi::psci::SYSTEM_OFF, 0, 0, 0);
+    match POWER_OFF.get().copied().flatten() {
+        Some(PowerOff::Psci) => {
+            smc(abi::psci::SYSTEM_OFF, 0, 0, 0);
+        }
+        Some(PowerOff::PmWatchdog(base)) => {
+            // SAFETY: `base` is the PM block from the device tree, mapped as
+            // device memory in the EL2 map (boot.rs); the core drives its
+            // reset registers only here, on the way down.
+            let pm = unsafe { PowerManagement::new(base) };
+            pm.reset(AfterReset::Halt);
+        }
+        None => {}
+    }
     halt()
 }
 

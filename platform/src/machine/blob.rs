@@ -49,6 +49,13 @@ fn sub(bytes: &[u8], offset: u32, len: u32) -> Option<&[u8]> {
     bytes.get(start..end)
 }
 
+/// The `[offset, offset + len)` slice of `bytes`, writable, if it lies inside.
+fn sub_mut(bytes: &mut [u8], offset: u32, len: u32) -> Option<&mut [u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    bytes.get_mut(start..end)
+}
+
 /// Rounds a structure-block offset up to the next token boundary.
 fn align4(offset: usize) -> Option<usize> {
     offset.checked_add(3).map(|o| o & !3)
@@ -68,9 +75,18 @@ fn c_string(bytes: &[u8], offset: usize) -> Result<usize, Malformation> {
     Ok(len)
 }
 
-/// Checks `dtb` and returns the blob proper (`totalsize` bytes; loaders may
-/// pass more).
-pub fn check(dtb: &[u8]) -> Result<&[u8], Malformation> {
+/// A blob whose header and block bounds are sound.
+struct Blocks<'a> {
+    /// The blob proper (`totalsize` bytes).
+    bytes: &'a [u8],
+    /// The structure block.
+    structure: &'a [u8],
+    /// The strings block.
+    strings: &'a [u8],
+}
+
+/// Checks the header, the block bounds and the reservation block of `dtb`.
+fn check_header(dtb: &[u8]) -> Result<Blocks<'_>, Malformation> {
     let word = |index: usize| be32(dtb, index * 4).ok_or("is shorter than its header");
     if word(0)? != FDT_MAGIC {
         return Err("does not start with the FDT magic 0xd00dfeed");
@@ -101,8 +117,19 @@ pub fn check(dtb: &[u8]) -> Result<&[u8], Malformation> {
     let strings =
         sub(blob, off_strings, size_strings).ok_or("has a strings block outside the blob")?;
     check_reservations(blob, off_mem_rsvmap)?;
-    check_structure(structure, strings)?;
-    Ok(blob)
+    Ok(Blocks {
+        bytes: blob,
+        structure,
+        strings,
+    })
+}
+
+/// Checks `dtb` and returns the blob proper (`totalsize` bytes; loaders may
+/// pass more).
+pub fn check(dtb: &[u8]) -> Result<&[u8], Malformation> {
+    let blob = check_header(dtb)?;
+    check_structure(blob.structure, blob.strings, Nops::Refused)?;
+    Ok(blob.bytes)
 }
 
 /// The memory reservation block: 16-byte (address, size) pairs ending with a
@@ -122,9 +149,18 @@ fn check_reservations(blob: &[u8], offset: u32) -> Result<(), Malformation> {
     }
 }
 
+/// Whether a structure block may hold `FDT_NOP` tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nops {
+    /// Refused: what the `fdt` crate reads must have none.
+    Refused,
+    /// Skipped: [`remove_nops`] checks a blob before taking them out.
+    Allowed,
+}
+
 /// The structure block: one root node, balanced, every name and property inside
 /// its block, properties before subnodes, ending with `FDT_END`.
-fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), Malformation> {
+fn check_structure(structure: &[u8], strings: &[u8], nops: Nops) -> Result<(), Malformation> {
     let mut at = 0;
     let mut depth = 0usize;
     let mut root_done = false;
@@ -137,7 +173,7 @@ fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), Malformation>
         at += 4;
         match token {
             FDT_BEGIN_NODE => {
-                if root_done || (depth == 0 && at != 4) {
+                if root_done || (depth == 0 && at != 4 && nops == Nops::Refused) {
                     return Err("has more than one root node");
                 }
                 let name_len = c_string(structure, at)?;
@@ -182,6 +218,7 @@ fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), Malformation>
                 }
                 at = align4(at + len).ok_or("is too large")?;
             }
+            FDT_NOP if nops == Nops::Allowed => {}
             FDT_NOP => {
                 // `fdt` skips NOPs in only some positions and panics on others.
                 return Err(
@@ -197,6 +234,74 @@ fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), Malformation>
             _ => return Err("has an unknown token in its structure block"),
         }
     }
+}
+
+/// The end of the token that starts at `at` in a structure block that
+/// [`check_structure`] accepted (so every read is in bounds; `None` only if
+/// that promise is broken).
+fn token_end(structure: &[u8], at: usize) -> Option<usize> {
+    let body = at.checked_add(4)?;
+    match be32(structure, at)? {
+        FDT_BEGIN_NODE => {
+            let name_len = structure.get(body..)?.iter().position(|&b| b == 0)?;
+            align4(body + name_len + 1)
+        }
+        FDT_PROP => {
+            let len = usize::try_from(be32(structure, body)?).ok()?;
+            align4(body.checked_add(8)?.checked_add(len)?)
+        }
+        _ => Some(body),
+    }
+}
+
+/// Takes every `FDT_NOP` token out of the blob at the start of `dtb`, in
+/// place, and shrinks the header's `size_dt_struct` to match; returns the
+/// number of tokens removed.
+///
+/// Firmware that edits a tree with libfdt leaves NOPs where it deleted
+/// something (`fdt_nop_node`, `fdt_nop_property`): QEMU `raspi4b` does so for
+/// the devices it does not model, and the Raspberry Pi firmware edits the tree
+/// it passes as well. The `fdt` crate mishandles NOPs, so the core calls this
+/// on the tree it is given before reading it. Every
+/// token is 4-byte aligned and a NOP is one word, so moving the other tokens
+/// down keeps them aligned; the strings block stays where it is and the gap
+/// before it is allowed (Devicetree Specification v0.4 §5.1: the header gives
+/// each block's offset).
+pub fn remove_nops(dtb: &mut [u8]) -> Result<usize, Malformation> {
+    let blob_len = {
+        let blob = check_header(dtb)?;
+        check_structure(blob.structure, blob.strings, Nops::Allowed)?;
+        blob.bytes.len()
+    };
+    let word = |bytes: &[u8], index: usize| be32(bytes, index * 4).unwrap_or_default();
+    let off_struct = word(dtb, 2);
+    let size_struct = word(dtb, 9);
+    let structure = dtb
+        .get_mut(..blob_len)
+        .and_then(|blob| sub_mut(blob, off_struct, size_struct))
+        .ok_or("has a structure block outside the blob")?;
+    let mut read = 0;
+    let mut write = 0;
+    let mut removed = 0;
+    loop {
+        let token = be32(structure, read).ok_or("changed while it was compacted")?;
+        let end = token_end(structure, read).ok_or("changed while it was compacted")?;
+        if token == FDT_NOP {
+            removed += 1;
+        } else {
+            structure.copy_within(read..end, write);
+            write += end - read;
+        }
+        read = end;
+        if token == FDT_END {
+            break;
+        }
+    }
+    let new_size = u32::try_from(write).map_err(|_| "is too large")?;
+    if let Some(field) = dtb.get_mut(36..40) {
+        field.copy_from_slice(&new_size.to_be_bytes());
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -334,6 +439,74 @@ mod tests {
                 "{error:?} should mention {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn nops_are_removed_in_place() {
+        // NOPs before the root, among properties, between and inside
+        // subnodes, and before FDT_END, as libfdt's fdt_nop_node leaves them.
+        let with_nops = [
+            FDT_NOP,
+            FDT_BEGIN_NODE,
+            0,
+            FDT_NOP,
+            FDT_PROP,
+            4,
+            0,
+            2,
+            FDT_NOP,
+            FDT_NOP,
+            FDT_BEGIN_NODE,
+            0x6100_0000,
+            FDT_NOP,
+            FDT_END_NODE,
+            FDT_NOP,
+            FDT_END_NODE,
+            FDT_NOP,
+            FDT_END,
+        ];
+        let without = [
+            FDT_BEGIN_NODE,
+            0,
+            FDT_PROP,
+            4,
+            0,
+            2,
+            FDT_BEGIN_NODE,
+            0x6100_0000,
+            FDT_END_NODE,
+            FDT_END_NODE,
+            FDT_END,
+        ];
+        let mut b = blob(&with_nops, STRINGS);
+        assert!(check(&b).unwrap_err().contains("FDT_NOP"));
+        assert_eq!(remove_nops(&mut b), Ok(7));
+        let expected = blob(&without, STRINGS);
+        let structure = |bytes: &[u8]| {
+            let blocks = check_header(bytes).unwrap();
+            blocks.structure.to_vec()
+        };
+        assert_eq!(structure(&b), structure(&expected));
+        assert!(check(&b).is_ok());
+        // The strings block did not move; a second pass finds nothing.
+        assert_eq!(b[12..16], blob(&with_nops, STRINGS)[12..16]);
+        assert_eq!(remove_nops(&mut b), Ok(0));
+    }
+
+    #[test]
+    fn nop_removal_checks_the_blob_first() {
+        let mut unbalanced = blob(&[FDT_BEGIN_NODE, 0, FDT_NOP, FDT_END], STRINGS);
+        let before = unbalanced;
+        assert_eq!(
+            remove_nops(&mut unbalanced),
+            Err("ends before its root node is closed")
+        );
+        assert_eq!(unbalanced, before, "a refused blob is left as it was");
+        let mut short = [0u8; 16];
+        assert_eq!(
+            remove_nops(&mut short),
+            Err("does not start with the FDT magic 0xd00dfeed")
+        );
     }
 
     #[test]
