@@ -18,6 +18,7 @@ pub mod psci;
 pub mod restart;
 pub mod sched;
 pub mod sysregs;
+pub mod vgic;
 
 /// Most physical CPUs the core drives.
 pub const MAX_CPUS: usize = 8;
