@@ -289,6 +289,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
         &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],
     );
     timer::init_cpu();
+    crate::arch::context::init_cpu();
     cpu::register_vcpus(0);
 
     bind_device_interrupts();
@@ -491,6 +492,7 @@ extern "C" fn rust_secondary_main(index: usize) -> ! {
         &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],
     );
     timer::init_cpu();
+    crate::arch::context::init_cpu();
     cpu::register_vcpus(index);
     info!(
         "CPU {index} online (MPIDR {:#x})",

@@ -289,17 +289,41 @@ pub fn init_pmu_counters() {
     PMU_COUNTERS.store(n, Ordering::Relaxed);
 }
 
+/// Points stage 2 and the debug/PMU traps at partition `p`.
+fn enter_partition(p: &partition::Partition) {
+    VTTBR_EL2.set(p.vttbr);
+    MDCR_EL2.set(mdcr_for(p.has_pmu()));
+    isb();
+}
+
 fn restore(cpu: usize, v: &Vcpu) {
     let Some(p) = partition::partition(v.partition) else {
         return;
     };
-    VTTBR_EL2.set(p.vttbr);
-    MDCR_EL2.set(mdcr_for(p.has_pmu()));
-    isb();
+    enter_partition(p);
     let ctx = v.ctx();
     let v3 = gic::is_v3();
     ctx.el1.restore(v3);
     ctx.vgic.restore(cpu, VTIMER_INTID);
+}
+
+/// Moves the hardware from vCPU `old` to vCPU `new` (distinct): `save` then
+/// `restore`, with the EL1 registers exchanged in one pass.
+fn exchange(cpu: usize, old: &Vcpu, new: &Vcpu) {
+    match partition::partition(new.partition) {
+        Some(p) => exchange_into(cpu, old, new, p),
+        None => save(cpu, old),
+    }
+}
+
+/// [`exchange`] to `new` of partition `p`.
+#[inline(always)]
+fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu, p: &partition::Partition) {
+    let (from, to) = (old.ctx(), new.ctx());
+    let v3 = gic::is_v3();
+    from.vgic.switch(&to.vgic, cpu, VTIMER_INTID);
+    enter_partition(p);
+    from.el1.switch(&to.el1, v3);
 }
 
 /// Invalidates the TLB entries of the partition with this VTTBR (its VMID),
@@ -419,10 +443,10 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
     let current = st.loaded.load(Ordering::Relaxed);
     let switched = current != id;
     if switched {
-        if let Some(old) = partition::vcpu(current) {
-            save(cpu, old);
+        match partition::vcpu(current) {
+            Some(old) => exchange(cpu, old, v),
+            None => restore(cpu, v),
         }
-        restore(cpu, v);
         arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
     }
@@ -462,6 +486,40 @@ fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     let (regs, _) = load(cpu, id, v);
     state(cpu).sched.with(|s| s.queue.set_current(id));
     regs
+}
+
+/// Hands this CPU from the loaded vCPU `from` (global id, vCPU) to `to`
+/// (both homed here) for an IPC call or reply: `from` blocks, `to` runs now,
+/// without a scheduling decision; time slices and timers stay as they were.
+#[inline(always)]
+fn hand_over(cpu: usize, from: (usize, &'static Vcpu), to: ipc::Handoff) -> *mut GuestRegs {
+    let st = state(cpu);
+    st.sched.with(|s| s.queue.hand_over(from.0, to.id));
+    exchange_into(cpu, from.1, to.vcpu, to.partition);
+    arm_fp_trap(cpu, to.id);
+    st.loaded.store(to.id, Ordering::Relaxed);
+    let regs = &mut to.vcpu.ctx().regs as *mut GuestRegs;
+    this_cpu().set_current_regs(regs);
+    regs
+}
+
+/// The IPC fast path (`ipc::fast`) for the hypercall in `regs`, if it
+/// applies: no request is pending for this CPU, the call is made with
+/// `HVC #0`, and its common case holds. Returns the registers of the vCPU
+/// that runs next.
+#[inline(always)]
+fn ipc_fast_path(cpu: usize, regs: &GuestRegs) -> Option<*mut GuestRegs> {
+    let fid = regs.x[0] as u32;
+    let st = state(cpu);
+    if kernel_core::esr::hvc_immediate(ESR_EL2.get()) != 0 || st.requests.load(Ordering::Acquire) {
+        return None;
+    }
+    let system = partition::system();
+    let id = st.loaded.load(Ordering::Relaxed);
+    let v = system.vcpus.get(id)?;
+    let p = system.partitions.get(v.partition)?;
+    let next = st.ipc.with(|ipc| ipc::fast(ipc, cpu, id, v, p, fid))?;
+    Some(hand_over(cpu, (id, v), next))
 }
 
 /// Enters the scheduler on this CPU for the first time; never returns.
@@ -506,6 +564,22 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
             trapped as usize
         },
     }
+}
+
+/// Entry from the vectors for a hypercall whose function id is one of the
+/// IPC calls from CALL to REPLY_RECV (the vectors test that, so other calls
+/// do not pay for it): the IPC fast path, or `rust_hvc_trap`.
+#[no_mangle]
+extern "C" fn rust_ipc_trap(regs: *mut GuestRegs) -> HvcReturn {
+    let percpu = this_cpu();
+    // SAFETY: as in `rust_hvc_trap`; the reference ends before it is called.
+    if let Some(next) = ipc_fast_path(percpu.index(), unsafe { &*regs }) {
+        return HvcReturn {
+            next,
+            trapped: regs as usize,
+        };
+    }
+    rust_hvc_trap(regs)
 }
 
 /// Entry from the vectors for every other exception taken from a guest.

@@ -3,7 +3,7 @@
 //! virtual CPU interface, for GICv3 (system registers) and GICv2 (MMIO) behind
 //! one interface.
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
 use kernel_core::MAX_CPUS;
@@ -184,6 +184,8 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
         }
     };
     LR_COUNT.store(lrs as u8, Ordering::Release);
+    IS_V3.store(matches!(g.ctrl, Controller::V3 { .. }), Ordering::Release);
+    ALL_LRS.store(((1u32 << lrs) - 1) as u16, Ordering::Release);
 }
 
 /// Acknowledges the highest-priority pending physical interrupt.
@@ -331,6 +333,13 @@ pub struct VirtualIrq {
 
 /// Number of list registers, the same on every CPU; set by `init_cpu`.
 static LR_COUNT: AtomicU8 = AtomicU8::new(0);
+
+/// The GIC is a GICv3 (set by `init_cpu`, read on the switch path where
+/// [`is_v3`]'s lookup would cost more than the work).
+static IS_V3: AtomicBool = AtomicBool::new(false);
+
+/// Bit n set for each list register n (`LR_COUNT` as a mask).
+static ALL_LRS: AtomicU16 = AtomicU16::new(0);
 
 fn lrs() -> usize {
     usize::from(LR_COUNT.load(Ordering::Acquire)).min(MAX_LRS)
@@ -582,13 +591,40 @@ impl VgicState {
         }
     }
 
+    /// [`VgicState::save`] of the running vCPU into `self`, then
+    /// [`VgicState::restore`] of `next`, for a switch between two vCPUs. The
+    /// common case on GICv3 — no list register in use on either side, as
+    /// between services and guests with no interrupt in flight — moves only
+    /// the control registers (VMCR, active priorities).
+    pub fn switch(&mut self, next: &VgicState, cpu: usize, vtimer_ppi: u32) {
+        if next.live == 0 && IS_V3.load(Ordering::Relaxed) {
+            let empty = read_sysreg!("ich_elrsr_el2") as u16;
+            let all = ALL_LRS.load(Ordering::Relaxed);
+            if empty & all == all {
+                self.live = 0;
+                self.vtimer_active = false;
+                self.vmcr = ICH_VMCR_EL2.get();
+                self.apr0 = ICH_AP0R0_EL2.get();
+                self.apr1 = ICH_AP1R0_EL2.get();
+                ICH_VMCR_EL2.set(next.vmcr);
+                ICH_AP0R0_EL2.set(next.apr0);
+                ICH_AP1R0_EL2.set(next.apr1);
+                return;
+            }
+        }
+        self.save(cpu, vtimer_ppi);
+        next.restore(cpu, vtimer_ppi);
+    }
+
     /// Loads this vCPU's virtual interface state.
     pub fn restore(&self, cpu: usize, vtimer_ppi: u32) {
         // The hardware list registers are all empty here (`save` cleared
-        // them): only the live ones need writing.
-        for i in 0..lrs() {
-            if self.live & (1 << i) != 0 {
-                write_lr(i, self.lrs[i]);
+        // them): only the live ones need writing, and most switches have none.
+        if self.live != 0 {
+            for i in 0..lrs() {
+                if self.live & (1 << i) != 0 {
+                    write_lr(i, self.lrs[i]);
+                }
             }
         }
         match gic().map(|g| &g.ctrl) {

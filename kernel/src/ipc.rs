@@ -9,7 +9,7 @@ use core::sync::atomic::Ordering;
 use abi::ipc::{self, mmio::Access, rights, ObjectKind, PartitionStatus};
 use abi::Error;
 use kernel_core::esr::DataAbort;
-use kernel_core::ipc::{CallOutcome, WhenDown};
+use kernel_core::ipc::{CallOutcome, IpcCpu, WhenDown};
 
 use crate::arch::vectors::GuestRegs;
 use crate::partition::{self, IpcWait, PartState, Partition, Stats, Vcpu};
@@ -26,6 +26,93 @@ fn set(regs: &mut GuestRegs, values: &[u64]) {
     for (slot, value) in regs.x.iter_mut().zip(values) {
         *slot = *value;
     }
+}
+
+/// Where the IPC fast path hands the CPU: the vCPU that runs next, with its
+/// partition.
+pub struct Handoff {
+    /// Its global id.
+    pub id: usize,
+    /// The vCPU.
+    pub vcpu: &'static Vcpu,
+    /// Its partition.
+    pub partition: &'static Partition,
+}
+
+/// The IPC fast path: CALL and REPLY_RECV from vCPU `id` (loaded on CPU
+/// `cpu`, whose IPC state is `state`) in their common case, decided from
+/// this CPU's state alone: a call to the endpoint's server context waiting
+/// here, or a reply to a caller waiting here by a server that then waits
+/// again with nobody queued. The capability is checked as on every call.
+/// Returns the vCPU that runs next, with the message (or reply) in its
+/// registers and both IPC waits updated; the caller hands the CPU over
+/// (`cpu::hand_over` blocks `id` and runs the returned vCPU). Anything else
+/// (errors, queues, a server busy or down, other calls) returns `None` with
+/// nothing changed, for [`hypercall`].
+#[inline(always)]
+pub fn fast(
+    state: &mut IpcCpu,
+    cpu: usize,
+    id: usize,
+    v: &Vcpu,
+    p: &Partition,
+    fid: u32,
+) -> Option<Handoff> {
+    let system = partition::system();
+    let ctx = v.ctx();
+    let slot = ctx.regs.x[1];
+    if fid == ipc::CALL {
+        let cap = p
+            .caps
+            .lookup(slot, ObjectKind::Endpoint, rights::CALL)
+            .ok()?;
+        let ep = objects::endpoint(cap.object)?;
+        let server_id = (*ep.server_vcpu.get(cpu)?)?;
+        let server = system.vcpus.get(usize::from(server_id))?;
+        let server_partition = system.partitions.get(server.partition)?;
+        if !state.call_receiving(cap.object as usize, id as u16, server_id) {
+            return None;
+        }
+        Stats::bump(&p.stats.ipc_calls);
+        ctx.ipc = IpcWait::Call {
+            endpoint: cap.object,
+            badge: cap.badge,
+        };
+        let x = &ctx.regs.x;
+        deliver(server, cap.badge, [x[2], x[3], x[4], x[5], x[6]]);
+        return Some(Handoff {
+            id: usize::from(server_id),
+            vcpu: server,
+            partition: server_partition,
+        });
+    }
+    if fid != ipc::REPLY_RECV {
+        return None;
+    }
+    let cap = p
+        .caps
+        .lookup(slot, ObjectKind::Endpoint, rights::RECV)
+        .ok()?;
+    let caller_id = usize::from(state.serving(id as u16)?);
+    let caller = system.vcpus.get(caller_id)?;
+    let caller_partition = system.partitions.get(caller.partition)?;
+    if !matches!(
+        caller.ctx().ipc,
+        IpcWait::Call { .. } | IpcWait::Mmio { .. }
+    ) {
+        return None;
+    }
+    state.reply_and_wait(cap.object as usize, id as u16)?;
+    let x = &ctx.regs.x;
+    finish_wait(caller_id, caller, Ok([x[2], x[3], x[4], x[5], x[6]]));
+    ctx.ipc = IpcWait::Recv {
+        endpoint: cap.object,
+    };
+    Some(Handoff {
+        id: caller_id,
+        vcpu: caller,
+        partition: caller_partition,
+    })
 }
 
 /// Handles an IPC call from vCPU `id`; `fid` is in the abi::ipc range.
@@ -70,13 +157,12 @@ fn call(id: usize, v: &Vcpu, p: &Partition, slot: u64) -> Result<Effect, Error> 
     )
 }
 
-/// The message a blocked sender carries: its x2..x6 for a call, the access
-/// for a device.
-fn message_of(v: &Vcpu) -> (u64, [u64; ipc::MESSAGE_WORDS]) {
-    let ctx = v.ctx();
-    match ctx.ipc {
+/// The message a sender with registers `regs` carries while it waits as
+/// `wait`: its x2..x6 for a call, the access for a device.
+fn message_of(wait: &IpcWait, regs: &GuestRegs) -> (u64, [u64; ipc::MESSAGE_WORDS]) {
+    match *wait {
         IpcWait::Call { badge, .. } => {
-            let x = &ctx.regs.x;
+            let x = &regs.x;
             (badge, [x[2], x[3], x[4], x[5], x[6]])
         }
         IpcWait::Mmio { badge, access, .. } => (badge, access.to_words()),
@@ -84,24 +170,23 @@ fn message_of(v: &Vcpu) -> (u64, [u64; ipc::MESSAGE_WORDS]) {
     }
 }
 
-/// Hands `caller`'s message to `server`: the server returns from its
-/// RECV/REPLY_RECV with it and becomes runnable.
-fn deliver(server_id: usize, caller_id: usize) {
-    let (Some(server), Some(caller)) = (partition::vcpu(server_id), partition::vcpu(caller_id))
-    else {
-        return;
-    };
-    let (badge, words) = message_of(caller);
+/// Hands a message to `server`: it returns from its RECV/REPLY_RECV with it
+/// (the caller makes it runnable).
+fn deliver(server: &Vcpu, badge: u64, words: [u64; ipc::MESSAGE_WORDS]) {
     let s = server.ctx();
     s.ipc = IpcWait::None;
-    set(
-        &mut s.regs,
-        &[OK, badge, words[0], words[1], words[2], words[3], words[4]],
-    );
-    cpu::set_runnable(server_id);
+    let [w0, w1, w2, w3, w4] = words;
+    s.regs.x[..7].copy_from_slice(&[OK, badge, w0, w1, w2, w3, w4]);
 }
 
-/// Sends for vCPU `id` on `endpoint`, blocking it until the reply.
+/// Is the partition serving `ep` running? Asked only when its server
+/// context here is not already waiting for a message.
+fn server_running(ep: &objects::Endpoint) -> bool {
+    partition::partition(ep.server).is_some_and(|s| s.ctl.lock().state == PartState::Running)
+}
+
+/// Sends for vCPU `id` on `endpoint`, blocking it as `wait` until the reply.
+/// A server waiting on this CPU gets the message at once and the CPU.
 fn send(
     id: usize,
     v: &Vcpu,
@@ -110,24 +195,35 @@ fn send(
     when_down: WhenDown,
 ) -> Result<Effect, Error> {
     let ep = objects::endpoint(endpoint).ok_or(Error::NotPresent)?;
-    let this_cpu = cpu::this_index();
     let server = ep
         .server_vcpu
-        .get(this_cpu)
+        .get(cpu::this_index())
         .copied()
         .flatten()
         .ok_or(Error::NotPresent)?;
-    let server_up =
-        partition::partition(ep.server).is_some_and(|s| s.ctl.lock().state == PartState::Running);
-    let outcome =
-        cpu::with_ipc(|ipc| ipc.call(endpoint as usize, id as u16, server, server_up, when_down))?;
-    v.ctx().ipc = wait;
+    let outcome = cpu::with_ipc(|ipc| {
+        ipc.call(
+            endpoint as usize,
+            id as u16,
+            server,
+            || server_running(ep),
+            when_down,
+        )
+    })?;
     cpu::block(id, None);
-    if let CallOutcome::Delivered { server } = outcome {
-        deliver(usize::from(server), id);
-        return Ok(Effect::SwitchTo(usize::from(server)));
-    }
-    Ok(Effect::StateChanged)
+    let ctx = v.ctx();
+    ctx.ipc = wait;
+    let CallOutcome::Delivered { server } = outcome else {
+        return Ok(Effect::StateChanged);
+    };
+    let server_id = usize::from(server);
+    let Some(s) = partition::vcpu(server_id) else {
+        return Ok(Effect::StateChanged);
+    };
+    let (badge, words) = message_of(&ctx.ipc, &ctx.regs);
+    deliver(s, badge, words);
+    cpu::set_runnable(server_id);
+    Ok(Effect::SwitchTo(server_id))
 }
 
 fn receive(
@@ -150,9 +246,11 @@ fn receive(
         }
     }
     let next = cpu::with_ipc(|ipc| ipc.recv(cap.object as usize, id as u16))?;
-    match next {
+    match next.and_then(|c| partition::vcpu(usize::from(c))) {
         Some(caller) => {
-            deliver(id, usize::from(caller));
+            let ctx = caller.ctx();
+            let (badge, words) = message_of(&ctx.ipc, &ctx.regs);
+            deliver(v, badge, words);
             Ok(Effect::StateChanged)
         }
         None => {
@@ -166,12 +264,25 @@ fn receive(
     }
 }
 
-/// Finishes a caller's wait with a reply (or an error): a call returns it in
-/// x0..x5; a device access completes the guest's load or store.
+/// Finishes a caller's wait with a reply (or an error) and makes it
+/// runnable: a call returns it in x0..x5; a device access completes the
+/// guest's load or store.
 fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
     let Some(caller) = partition::vcpu(caller_id) else {
         return;
     };
+    if finish_wait(caller_id, caller, reply) {
+        cpu::set_runnable(caller_id);
+    }
+}
+
+/// [`complete`] but for making it runnable: false if `caller` was not
+/// waiting for a reply.
+fn finish_wait(
+    caller_id: usize,
+    caller: &Vcpu,
+    reply: Result<[u64; ipc::MESSAGE_WORDS], Error>,
+) -> bool {
     let ctx = caller.ctx();
     match core::mem::take(&mut ctx.ipc) {
         IpcWait::Call { .. } => match reply {
@@ -205,10 +316,10 @@ fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
         }
         other => {
             ctx.ipc = other;
-            return;
+            return false;
         }
     }
-    cpu::set_runnable(caller_id);
+    true
 }
 
 /// A stage-2 abort at `ipa` inside one of `p`'s emulated device windows:

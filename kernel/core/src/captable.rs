@@ -54,6 +54,7 @@ impl CapTable {
     /// The capability in `slot` if it names an object of `kind` and carries
     /// every bit of `right`. `slot` is the raw register value the partition
     /// passed.
+    #[inline(always)]
     pub fn lookup(&self, slot: u64, kind: ObjectKind, right: u32) -> Result<Cap, Error> {
         let cap = usize::try_from(slot)
             .ok()

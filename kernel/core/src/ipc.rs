@@ -82,6 +82,7 @@ impl Default for IpcCpu {
     }
 }
 
+#[inline(always)]
 fn index(v: VcpuId) -> Result<usize, Error> {
     let i = usize::from(v);
     if i < MAX_VCPUS {
@@ -91,6 +92,7 @@ fn index(v: VcpuId) -> Result<usize, Error> {
     }
 }
 
+#[inline(always)]
 fn endpoint_index(e: usize) -> Result<usize, Error> {
     if e < MAX_ENDPOINTS {
         Ok(e)
@@ -114,30 +116,56 @@ impl IpcCpu {
 
     /// `caller` calls `endpoint`, whose server context on this CPU is
     /// `server`; `server_up` says whether its partition is running.
+    ///
+    /// A server receiving on the endpoint is up (a vCPU that left its CPU
+    /// stops receiving, see [`IpcCpu::depart`]), so `server_up` is only
+    /// asked when it is not: the common case, a call to a waiting server,
+    /// needs nothing but this CPU's state.
     pub fn call(
         &mut self,
         endpoint: usize,
         caller: VcpuId,
         server: VcpuId,
-        server_up: bool,
+        server_up: impl FnOnce() -> bool,
         when_down: WhenDown,
     ) -> Result<CallOutcome, Error> {
         let e = endpoint_index(endpoint)?;
         let c = index(caller)?;
-        index(server)?;
+        let s = index(server)?;
         if caller == server || self.queued_on[c].is_some() {
             return Err(Error::WrongState);
         }
-        if !server_up && when_down == WhenDown::Fail {
-            return Err(Error::WrongState);
-        }
-        if server_up && self.receiving[e] == Some(server) {
-            self.receiving[e] = None;
-            self.serving[usize::from(server)] = Serving::Caller(caller);
+        if self.take_receiver(e, caller, server, s) {
             return Ok(CallOutcome::Delivered { server });
+        }
+        if when_down == WhenDown::Fail && !server_up() {
+            return Err(Error::WrongState);
         }
         self.enqueue(e, caller);
         Ok(CallOutcome::Queued)
+    }
+
+    /// The delivery half of [`IpcCpu::call`]: if `server` (index `s`)
+    /// receives on endpoint `e`, it now serves `caller`.
+    #[inline(always)]
+    fn take_receiver(&mut self, e: usize, caller: VcpuId, server: VcpuId, s: usize) -> bool {
+        if self.receiving[e] != Some(server) {
+            return false;
+        }
+        self.receiving[e] = None;
+        self.serving[s] = Serving::Caller(caller);
+        true
+    }
+
+    /// [`IpcCpu::call`] when it delivers at once, and nothing otherwise: true
+    /// if `server` was receiving on `endpoint` and now serves `caller`. The
+    /// IPC fast path takes this; on false it leaves the call to `call`.
+    #[inline(always)]
+    pub fn call_receiving(&mut self, endpoint: usize, caller: VcpuId, server: VcpuId) -> bool {
+        let (Ok(e), Ok(c), Ok(s)) = (endpoint_index(endpoint), index(caller), index(server)) else {
+            return false;
+        };
+        caller != server && self.queued_on[c].is_none() && self.take_receiver(e, caller, server, s)
     }
 
     fn enqueue(&mut self, e: usize, caller: VcpuId) {
@@ -221,6 +249,35 @@ impl IpcCpu {
         }
     }
 
+    /// The caller `server` serves, if it owes one a reply.
+    #[inline(always)]
+    pub fn serving(&self, server: VcpuId) -> Option<VcpuId> {
+        match self.serving.get(usize::from(server)) {
+            Some(Serving::Caller(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// [`IpcCpu::reply`] then [`IpcCpu::recv`] when the reply goes to a
+    /// caller and the receive then blocks (nobody queued), and nothing
+    /// otherwise: returns the caller to complete, and `server` now receives
+    /// on `endpoint`. The IPC fast path takes this; on `None` it leaves the
+    /// call to `reply` and `recv`.
+    #[inline(always)]
+    pub fn reply_and_wait(&mut self, endpoint: usize, server: VcpuId) -> Option<VcpuId> {
+        let e = endpoint_index(endpoint).ok()?;
+        let s = index(server).ok()?;
+        let Serving::Caller(caller) = self.serving[s] else {
+            return None;
+        };
+        if self.head[e].is_some() || self.receiving[e].is_some_and(|r| r != server) {
+            return None;
+        }
+        self.serving[s] = Serving::Idle;
+        self.receiving[e] = Some(server);
+        Some(caller)
+    }
+
     /// Is `caller` waiting in a queue?
     pub fn is_queued(&self, caller: VcpuId) -> bool {
         index(caller).is_ok_and(|c| self.queued_on[c].is_some())
@@ -301,7 +358,7 @@ mod tests {
         let mut ipc = IpcCpu::new();
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
         assert_eq!(
-            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert_eq!(ipc.reply(SERVER), Ok(Some(A)));
@@ -312,11 +369,11 @@ mod tests {
     fn busy_server_queues_callers_in_order() {
         let mut ipc = IpcCpu::new();
         assert_eq!(
-            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(
-            ipc.call(EP, B, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, B, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert!(ipc.is_queued(A));
@@ -334,15 +391,101 @@ mod tests {
     }
 
     #[test]
+    fn call_receiving_delivers_as_call_does_or_changes_nothing() {
+        let mut fast = IpcCpu::new();
+        assert!(!fast.call_receiving(EP, A, SERVER), "nobody receives yet");
+        assert!(fast.queued(EP).next().is_none());
+        assert_eq!(fast.recv(EP, SERVER), Ok(None));
+        let mut general = fast.clone();
+        assert!(
+            !fast.call_receiving(EP, SERVER, SERVER),
+            "a server cannot call itself"
+        );
+        assert!(!fast.call_receiving(MAX_ENDPOINTS, A, SERVER));
+        assert!(fast.call_receiving(EP, A, SERVER));
+        assert_eq!(
+            general.call(EP, A, SERVER, || true, WhenDown::Fail),
+            Ok(CallOutcome::Delivered { server: SERVER })
+        );
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+        assert_eq!(fast.serving(SERVER), Some(A));
+        assert!(
+            !fast.call_receiving(EP, B, SERVER),
+            "busy: the general path queues"
+        );
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+    }
+
+    #[test]
+    fn reply_and_wait_is_reply_then_a_blocking_recv_or_changes_nothing() {
+        let mut fast = IpcCpu::new();
+        assert_eq!(fast.recv(EP, SERVER), Ok(None));
+        assert_eq!(fast.reply_and_wait(EP, SERVER), None, "serving nobody");
+        assert!(fast.call_receiving(EP, A, SERVER));
+        let mut general = fast.clone();
+        assert_eq!(fast.reply_and_wait(EP, SERVER), Some(A));
+        assert_eq!(general.reply(SERVER), Ok(Some(A)));
+        assert_eq!(general.recv(EP, SERVER), Ok(None));
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+        assert_eq!(fast.serving(SERVER), None);
+
+        // With a caller queued, the receive would deliver it: general path.
+        assert!(fast.call_receiving(EP, A, SERVER));
+        assert_eq!(
+            fast.call(EP, B, SERVER, || true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        let before = format!("{fast:?}");
+        assert_eq!(fast.reply_and_wait(EP, SERVER), None);
+        assert_eq!(format!("{fast:?}"), before);
+        // Another vCPU receiving on the endpoint: general path (an error).
+        let mut other = IpcCpu::new();
+        assert_eq!(other.recv(EP, 11), Ok(None));
+        assert!(!other.call_receiving(4, A, SERVER));
+        assert_eq!(other.recv(4, SERVER), Ok(None));
+        assert!(other.call_receiving(4, A, SERVER));
+        assert_eq!(other.reply_and_wait(EP, SERVER), None);
+        // The caller departed: the reply is dropped by the general path.
+        let mut gone = IpcCpu::new();
+        assert_eq!(gone.recv(EP, SERVER), Ok(None));
+        assert!(gone.call_receiving(EP, A, SERVER));
+        gone.depart(A);
+        assert_eq!(gone.reply_and_wait(EP, SERVER), None);
+        assert_eq!(gone.reply(SERVER), Ok(None));
+    }
+
+    #[test]
+    fn a_receiving_server_is_not_asked_whether_it_is_up() {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        let asked = core::cell::Cell::new(false);
+        let up = || {
+            asked.set(true);
+            false
+        };
+        assert_eq!(
+            ipc.call(EP, A, SERVER, up, WhenDown::Fail),
+            Ok(CallOutcome::Delivered { server: SERVER })
+        );
+        assert!(!asked.get(), "only this CPU's state decides a delivery");
+        // Busy now: the next caller's fate depends on whether it is up.
+        assert_eq!(
+            ipc.call(EP, B, SERVER, up, WhenDown::Fail),
+            Err(Error::WrongState)
+        );
+        assert!(asked.get());
+    }
+
+    #[test]
     fn down_server_fails_calls_or_queues_device_accesses() {
         let mut ipc = IpcCpu::new();
         assert_eq!(
-            ipc.call(EP, A, SERVER, false, WhenDown::Fail),
+            ipc.call(EP, A, SERVER, || false, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert!(!ipc.is_queued(A));
         assert_eq!(
-            ipc.call(EP, A, SERVER, false, WhenDown::Wait),
+            ipc.call(EP, A, SERVER, || false, WhenDown::Wait),
             Ok(CallOutcome::Queued)
         );
         // The restarted server picks it up with its first receive.
@@ -353,15 +496,15 @@ mod tests {
     fn bad_arguments_and_states_are_refused() {
         let mut ipc = IpcCpu::new();
         assert_eq!(
-            ipc.call(MAX_ENDPOINTS, A, SERVER, true, WhenDown::Fail),
+            ipc.call(MAX_ENDPOINTS, A, SERVER, || true, WhenDown::Fail),
             Err(Error::InvalidParameter)
         );
         assert_eq!(
-            ipc.call(EP, MAX_VCPUS as u16, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, MAX_VCPUS as u16, SERVER, || true, WhenDown::Fail),
             Err(Error::InvalidParameter)
         );
         assert_eq!(
-            ipc.call(EP, SERVER, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, SERVER, SERVER, || true, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert_eq!(ipc.recv(EP, MAX_VCPUS as u16), Err(Error::InvalidParameter));
@@ -372,11 +515,11 @@ mod tests {
         // A queued caller cannot call again.
         let mut ipc = IpcCpu::new();
         assert_eq!(
-            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(
-            ipc.call(4, A, SERVER, true, WhenDown::Fail),
+            ipc.call(4, A, SERVER, || true, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert_eq!(ipc.requeue_front(EP, A), Err(Error::WrongState));
@@ -387,7 +530,7 @@ mod tests {
         let mut ipc = IpcCpu::new();
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
         assert_eq!(
-            ipc.call(EP, A, SERVER, true, WhenDown::Wait),
+            ipc.call(EP, A, SERVER, || true, WhenDown::Wait),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert_eq!(
@@ -398,7 +541,7 @@ mod tests {
         );
         // The caller is retried first when the server receives again.
         assert_eq!(
-            ipc.call(EP, B, SERVER, false, WhenDown::Wait),
+            ipc.call(EP, B, SERVER, || false, WhenDown::Wait),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(ipc.requeue_front(EP, A), Ok(()));
@@ -410,11 +553,11 @@ mod tests {
     fn departing_caller_leaves_queues_and_drops_its_reply() {
         let mut ipc = IpcCpu::new();
         assert_eq!(
-            ipc.call(EP, A, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(
-            ipc.call(EP, B, SERVER, true, WhenDown::Fail),
+            ipc.call(EP, B, SERVER, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         ipc.depart(A);
@@ -429,11 +572,11 @@ mod tests {
         // Removing from the middle and the tail keeps the queue intact.
         let mut ipc = IpcCpu::new();
         for v in [A, B, 5] {
-            ipc.call(EP, v, SERVER, true, WhenDown::Fail).unwrap();
+            ipc.call(EP, v, SERVER, || true, WhenDown::Fail).unwrap();
         }
         ipc.cancel(B);
         ipc.cancel(5);
-        ipc.call(EP, 6, SERVER, true, WhenDown::Fail).unwrap();
+        ipc.call(EP, 6, SERVER, || true, WhenDown::Fail).unwrap();
         assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [A, 6]);
     }
 }

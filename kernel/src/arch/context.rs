@@ -6,7 +6,14 @@ use aarch64_cpu::registers::*;
 
 use super::sysreg::{read_sysreg, write_sysreg};
 
-/// EL1 system-register state of a vCPU.
+/// EL1 system-register state of a vCPU, in the order the switch code stores
+/// it: two registers per `stp`/`ldp`, offsets fixed by `repr(C)` (checked
+/// below).
+///
+/// MDSCR_EL1 is not part of it: MDCR_EL2.TDA traps every partition's access
+/// to it (debug registers read as zero, `sysreg_trap`), so the hardware copy
+/// keeps the value [`init_cpu`] gives it and needs no switching.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct El1State {
     sctlr: u64,
@@ -33,8 +40,7 @@ pub struct El1State {
     spsr_el1: u64,
     par: u64,
     csselr: u64,
-    mdscr: u64,
-    /// The virtual timer's control and compare value (CNTV_CTL/CVAL_EL0).
+    /// The virtual timer's control (CNTV_CTL_EL0).
     pub cntv_ctl: u64,
     /// Compare value, in counter ticks (CNTVOFF_EL2 is 0 for every vCPU).
     pub cntv_cval: u64,
@@ -46,6 +52,58 @@ pub struct El1State {
 
 /// SCTLR_EL1 at reset: RES1 bits (29:28, 23:22, 20, 11), MMU and caches off.
 pub const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+
+/// Per-CPU setup of the EL1 registers no vCPU switch touches: MDSCR_EL1 is
+/// zero (no debug events) for every partition.
+pub fn init_cpu() {
+    MDSCR_EL1.set(0);
+}
+
+// The stores below save the running vCPU's registers into the state at `$p`,
+// the loads put them back; `cntv_ctl` comes last on save and is cleared so
+// that the timer stops with its owner, and the compare value is loaded before
+// the control on restore, so a stale deadline never fires for the new owner.
+macro_rules! el1_save_asm {
+    () => {
+        concat!(
+            "mrs {a}, sctlr_el1\n mrs {b}, actlr_el1\n stp {a}, {b}, [{p}, #0]\n",
+            "mrs {a}, cpacr_el1\n mrs {b}, ttbr0_el1\n stp {a}, {b}, [{p}, #16]\n",
+            "mrs {a}, ttbr1_el1\n mrs {b}, tcr_el1\n stp {a}, {b}, [{p}, #32]\n",
+            "mrs {a}, esr_el1\n mrs {b}, afsr0_el1\n stp {a}, {b}, [{p}, #48]\n",
+            "mrs {a}, afsr1_el1\n mrs {b}, far_el1\n stp {a}, {b}, [{p}, #64]\n",
+            "mrs {a}, mair_el1\n mrs {b}, amair_el1\n stp {a}, {b}, [{p}, #80]\n",
+            "mrs {a}, vbar_el1\n mrs {b}, contextidr_el1\n stp {a}, {b}, [{p}, #96]\n",
+            "mrs {a}, tpidr_el0\n mrs {b}, tpidrro_el0\n stp {a}, {b}, [{p}, #112]\n",
+            "mrs {a}, tpidr_el1\n mrs {b}, cntkctl_el1\n stp {a}, {b}, [{p}, #128]\n",
+            "mrs {a}, sp_el0\n mrs {b}, sp_el1\n stp {a}, {b}, [{p}, #144]\n",
+            "mrs {a}, elr_el1\n mrs {b}, spsr_el1\n stp {a}, {b}, [{p}, #160]\n",
+            "mrs {a}, par_el1\n mrs {b}, csselr_el1\n stp {a}, {b}, [{p}, #176]\n",
+            "mrs {a}, cntv_ctl_el0\n mrs {b}, cntv_cval_el0\n stp {a}, {b}, [{p}, #192]\n",
+            "msr cntv_ctl_el0, xzr\n",
+        )
+    };
+}
+
+macro_rules! el1_restore_asm {
+    () => {
+        concat!(
+            "ldp {a}, {b}, [{n}, #0]\n msr sctlr_el1, {a}\n msr actlr_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #16]\n msr cpacr_el1, {a}\n msr ttbr0_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #32]\n msr ttbr1_el1, {a}\n msr tcr_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #48]\n msr esr_el1, {a}\n msr afsr0_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #64]\n msr afsr1_el1, {a}\n msr far_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #80]\n msr mair_el1, {a}\n msr amair_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #96]\n msr vbar_el1, {a}\n msr contextidr_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #112]\n msr tpidr_el0, {a}\n msr tpidrro_el0, {b}\n",
+            "ldp {a}, {b}, [{n}, #128]\n msr tpidr_el1, {a}\n msr cntkctl_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #144]\n msr sp_el0, {a}\n msr sp_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #160]\n msr elr_el1, {a}\n msr spsr_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #176]\n msr par_el1, {a}\n msr csselr_el1, {b}\n",
+            "ldp {a}, {b}, [{n}, #192]\n msr cntv_cval_el0, {b}\n msr cntv_ctl_el0, {a}\n",
+            "ldr {a}, [{n}, #208]\n msr vmpidr_el2, {a}\n",
+        )
+    };
+}
 
 impl El1State {
     /// State of a vCPU coming out of reset with the given MPIDR.
@@ -59,37 +117,22 @@ impl El1State {
         }
     }
 
-    /// Saves the running vCPU's EL1 state from the hardware.
+    /// Saves the running vCPU's EL1 state from the hardware and stops its
+    /// virtual timer, so it cannot fire for whatever runs next on this CPU.
     pub fn save(&mut self, gic_v3: bool) {
-        self.sctlr = SCTLR_EL1.get();
-        self.actlr = ACTLR_EL1.get();
-        self.cpacr = CPACR_EL1.get();
-        self.ttbr0 = TTBR0_EL1.get();
-        self.ttbr1 = TTBR1_EL1.get();
-        self.tcr = TCR_EL1.get();
-        self.esr = ESR_EL1.get();
-        self.afsr0 = AFSR0_EL1.get();
-        self.afsr1 = AFSR1_EL1.get();
-        self.far = FAR_EL1.get();
-        self.mair = MAIR_EL1.get();
-        self.amair = AMAIR_EL1.get();
-        self.vbar = VBAR_EL1.get();
-        self.contextidr = CONTEXTIDR_EL1.get();
-        self.tpidr_el0 = TPIDR_EL0.get();
-        self.tpidrro_el0 = TPIDRRO_EL0.get();
-        self.tpidr_el1 = TPIDR_EL1.get();
-        self.cntkctl = CNTKCTL_EL1.get();
-        self.sp_el0 = SP_EL0.get();
-        self.sp_el1 = SP_EL1.get();
-        self.elr_el1 = ELR_EL1.get();
-        self.spsr_el1 = SPSR_EL1.get();
-        self.par = PAR_EL1.get();
-        self.csselr = CSSELR_EL1.get();
-        self.mdscr = MDSCR_EL1.get();
-        self.cntv_ctl = CNTV_CTL_EL0.get();
-        self.cntv_cval = CNTV_CVAL_EL0.get();
-        // Stop the timer so it cannot fire for the next vCPU on this CPU.
-        CNTV_CTL_EL0.set(0);
+        let p = self as *mut Self;
+        // SAFETY: `p` points to this whole `El1State` (224 bytes, 8-aligned,
+        // `repr(C)` offsets as used); the asm only reads EL1 registers,
+        // writes them into it and stops the EL1 virtual timer.
+        unsafe {
+            core::arch::asm!(
+                el1_save_asm!(),
+                p = in(reg) p,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        }
         if gic_v3 {
             self.icc_sre = read_sysreg!("icc_sre_el1");
         }
@@ -97,39 +140,53 @@ impl El1State {
 
     /// Loads this state into the hardware before the vCPU runs.
     pub fn restore(&self, gic_v3: bool) {
-        SCTLR_EL1.set(self.sctlr);
-        ACTLR_EL1.set(self.actlr);
-        CPACR_EL1.set(self.cpacr);
-        TTBR0_EL1.set(self.ttbr0);
-        TTBR1_EL1.set(self.ttbr1);
-        TCR_EL1.set(self.tcr);
-        ESR_EL1.set(self.esr);
-        AFSR0_EL1.set(self.afsr0);
-        AFSR1_EL1.set(self.afsr1);
-        FAR_EL1.set(self.far);
-        MAIR_EL1.set(self.mair);
-        AMAIR_EL1.set(self.amair);
-        VBAR_EL1.set(self.vbar);
-        CONTEXTIDR_EL1.set(self.contextidr);
-        TPIDR_EL0.set(self.tpidr_el0);
-        TPIDRRO_EL0.set(self.tpidrro_el0);
-        TPIDR_EL1.set(self.tpidr_el1);
-        CNTKCTL_EL1.set(self.cntkctl);
-        SP_EL0.set(self.sp_el0);
-        SP_EL1.set(self.sp_el1);
-        ELR_EL1.set(self.elr_el1);
-        SPSR_EL1.set(self.spsr_el1);
-        PAR_EL1.set(self.par);
-        CSSELR_EL1.set(self.csselr);
-        MDSCR_EL1.set(self.mdscr);
-        VMPIDR_EL2.set(self.vmpidr);
-        CNTV_CVAL_EL0.set(self.cntv_cval);
-        CNTV_CTL_EL0.set(self.cntv_ctl);
+        let n = self as *const Self;
+        // SAFETY: `n` points to this whole `El1State`; the asm only reads it
+        // and writes the EL1 registers (and VMPIDR_EL2) of the vCPU about to
+        // run, which no core code depends on.
+        unsafe {
+            core::arch::asm!(
+                el1_restore_asm!(),
+                n = in(reg) n,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
         if gic_v3 {
             write_sysreg!("icc_sre_el1", self.icc_sre);
         }
     }
+
+    /// Saves the running vCPU's state into `self` and loads `next`'s in one
+    /// pass, for a switch between two vCPUs.
+    pub fn switch(&mut self, next: &El1State, gic_v3: bool) {
+        let p = self as *mut Self;
+        let n = next as *const Self;
+        // SAFETY: as for `save` and `restore`: `p` and `n` point to two whole
+        // `El1State`s (distinct vCPUs), only the EL1 registers, VMPIDR_EL2
+        // and the virtual timer change.
+        unsafe {
+            core::arch::asm!(
+                el1_save_asm!(),
+                el1_restore_asm!(),
+                p = in(reg) p,
+                n = in(reg) n,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        }
+        if gic_v3 {
+            self.icc_sre = read_sysreg!("icc_sre_el1");
+            write_sysreg!("icc_sre_el1", next.icc_sre);
+        }
+    }
 }
+
+const _: () = assert!(core::mem::offset_of!(El1State, cntv_ctl) == 192);
+const _: () = assert!(core::mem::offset_of!(El1State, vmpidr) == 208);
+const _: () = assert!(core::mem::size_of::<El1State>() == 224);
 
 /// FP/SIMD registers of a vCPU: q0..q31, FPCR, FPSR.
 #[repr(C, align(16))]

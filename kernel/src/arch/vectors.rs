@@ -199,11 +199,31 @@ lower_el_common:
 // and x1 = 0 (same vCPU, nothing else to do), 1 (restore x0 fully; the
 // trapped vCPU's x19-x28 are dead, it was reset) or the trapped vCPU's
 // GuestRegs, where x19-x28 are stored before restoring x0 fully.
+//
+// Function ids CALL..=REPLY_RECV go to `rust_ipc_trap` (the IPC fast path),
+// tested here so that no other call pays for it.
 hvc_entry:
-    SAVE_GUEST_ENTRY
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0]                // PerCpu.current_regs
+    SAVE_CALLER_SAVED x0
+    ldp     x2, x3, [sp], #16       // the guest's x0 (function id), x1
+    stp     x2, x3, [x0, #0]
+    mov     w1, #{ipc_first_lo}
+    movk    w1, #{ipc_first_hi}, lsl #16
+    sub     w1, w2, w1              // function id - CALL
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+    ldr     x2, [x0, #264]          // GuestRegs.traps
+    add     x2, x2, #1
+    str     x2, [x0, #264]
     mov     x29, xzr
+    cmp     w1, #{ipc_span}
+    b.ls    2f
     bl      rust_hvc_trap
-    cbnz    x1, 1f
+    b       3f
+2:  bl      rust_ipc_trap
+3:  cbnz    x1, 1f
     RESTORE_CALLER_SAVED x0
     ldp     x0, x1, [x0, #0]
     eret
@@ -244,7 +264,10 @@ current_el_common:
     bl      rust_el2_exception
 9:  wfe
     b       9b
-"#
+"#,
+    ipc_first_lo = const abi::ipc::CALL & 0xffff,
+    ipc_first_hi = const abi::ipc::CALL >> 16,
+    ipc_span = const abi::ipc::REPLY_RECV - abi::ipc::CALL,
 );
 
 extern "C" {

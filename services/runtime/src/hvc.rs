@@ -72,6 +72,7 @@ pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64;
 /// SMC64/HVC64 calls return in registers beyond x3. Registers x7..x17 are
 /// declared clobbered: SMCCC 1.0 lets the callee change them, and declaring
 /// costs nothing.
+#[inline]
 pub(crate) fn raw_call_full(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64; 7] {
     let [a1, a2, a3, a4, a5, a6] = args;
     let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);

@@ -38,6 +38,7 @@ pub struct Core;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 impl Hypervisor for Core {
+    #[inline]
     fn hypercall(&self, function: u32, args: [u64; 6]) -> Registers {
         // None of the IPC calls takes an entry point, so the unchecked call
         // is the right one (see `hvc::call`).
@@ -46,23 +47,27 @@ impl Hypervisor for Core {
 }
 
 /// Makes `function` and turns a negative x0 into its error.
+#[inline]
 fn checked(hv: &impl Hypervisor, function: u32, args: [u64; 6]) -> Result<Registers, Error> {
     let registers = hv.hypercall(function, args);
     smccc::status(function, registers[0]).map(|_| registers)
 }
 
 /// x1 = `slot`, x2..x6 = `message`.
+#[inline]
 fn slot_and_message(slot: u16, message: Message) -> [u64; 6] {
     let [m0, m1, m2, m3, m4] = message;
     [u64::from(slot), m0, m1, m2, m3, m4]
 }
 
 /// x1 = `slot`, x2 = `value`, the rest zero.
+#[inline]
 fn slot_and_word(slot: u16, value: u64) -> [u64; 6] {
     [u64::from(slot), value, 0, 0, 0, 0]
 }
 
 /// The (badge, message) of a `RECV`/`REPLY_RECV` result: x1, x2..x6.
+#[inline]
 fn received(registers: Registers) -> (u64, Message) {
     let [_, badge, m0, m1, m2, m3, m4] = registers;
     (badge, [m0, m1, m2, m3, m4])
@@ -76,6 +81,7 @@ pub struct Endpoint(pub u16);
 impl Endpoint {
     /// `CALL`: sends `message` to the endpoint's server and waits for its
     /// reply (x1..x5).
+    #[inline]
     pub fn call_on(&self, hv: &impl Hypervisor, message: Message) -> Result<Message, Error> {
         let [_, r0, r1, r2, r3, r4, _] = checked(hv, ids::CALL, slot_and_message(self.0, message))?;
         Ok([r0, r1, r2, r3, r4])
@@ -83,12 +89,14 @@ impl Endpoint {
 
     /// `RECV`: waits for the next message; returns the badge of the
     /// capability it was sent through and the message.
+    #[inline]
     pub fn recv_on(&self, hv: &impl Hypervisor) -> Result<(u64, Message), Error> {
         checked(hv, ids::RECV, slot_and_word(self.0, 0)).map(received)
     }
 
     /// `REPLY_RECV`: answers the message being handled with `reply`, then
     /// waits for the next one, as [`Endpoint::recv_on`].
+    #[inline]
     pub fn reply_recv_on(
         &self,
         hv: &impl Hypervisor,
@@ -101,16 +109,19 @@ impl Endpoint {
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 impl Endpoint {
     /// [`Endpoint::call_on`] the core.
+    #[inline]
     pub fn call(&self, message: Message) -> Result<Message, Error> {
         self.call_on(&Core, message)
     }
 
     /// [`Endpoint::recv_on`] the core.
+    #[inline]
     pub fn recv(&self) -> Result<(u64, Message), Error> {
         self.recv_on(&Core)
     }
 
     /// [`Endpoint::reply_recv_on`] the core.
+    #[inline]
     pub fn reply_recv(&self, reply: Message) -> Result<(u64, Message), Error> {
         self.reply_recv_on(&Core, reply)
     }

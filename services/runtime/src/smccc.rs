@@ -5,6 +5,7 @@
 use abi::{smccc::CONV_64, Error};
 
 /// The signed status a call to `function` returned in x0.
+#[inline]
 pub fn return_code(function: u32, x0: u64) -> i64 {
     if function & CONV_64 != 0 {
         x0 as i64
@@ -16,6 +17,7 @@ pub fn return_code(function: u32, x0: u64) -> i64 {
 /// x0 of a call to `function` as a result: a non-negative status is the
 /// value, a negative one the ABI error it names. A negative code the ABI does
 /// not define means the callee broke the ABI and reads as `InternalFailure`.
+#[inline]
 pub fn status(function: u32, x0: u64) -> Result<u64, Error> {
     let code = return_code(function, x0);
     if code >= 0 {
