@@ -18,6 +18,7 @@ mod image_build;
 mod qemu;
 mod qemu_version;
 mod scenario;
+mod second_serial;
 mod setup;
 mod system_image;
 mod transcript;
