@@ -23,6 +23,7 @@ COMMANDS:
     test     run the host tests and every QEMU scenario in configs/test/
     bench    run the benchmarks in configs/bench/ and check their budgets
     guests   fetch Debian's arm64 kernel and busybox; build guest initramfs images
+    image    write a board's boot files (Raspberry Pi 4: kernel8.img, config.txt)
     help     show this text, or `help <COMMAND>` for one command
 
 Run `cargo xtask <COMMAND> --help` for a command's options.
@@ -113,6 +114,34 @@ OPTIONS:
     --init NAME      build only this init's initramfs (default: all four)
 ";
 
+const IMAGE_HELP: &str = "\
+cargo xtask image --board BOARD --config FILE --out DIR
+
+Builds the system image for a board whose own firmware boots it and writes
+the boot files to DIR. For the Raspberry Pi 4 (--board rpi4): kernel8.img
+(the whole system image: core, manifest, partitions), config.txt for the
+Raspberry Pi firmware and README.txt, which lists the firmware files to copy
+beside them (start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb,
+overlays/disable-bt.dtbo). docs/rpi4.md explains preparing the SD card and
+the serial console.
+
+OPTIONS:
+    --board BOARD    the board; must be the config's board (only rpi4 has boot files)
+    --config FILE    system configuration, e.g. configs/rpi4.toml
+    --out DIR        directory for the boot files (created if missing)
+";
+
+/// Options of `image`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageOptions {
+    /// The board the boot files are for.
+    pub board: String,
+    /// The system configuration.
+    pub config: PathBuf,
+    /// The directory the files go to.
+    pub out: PathBuf,
+}
+
 /// Options of `guests`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestsOptions {
@@ -186,6 +215,8 @@ pub enum XtaskCommand {
     Bench,
     /// `guests`.
     Guests(GuestsOptions),
+    /// `image`.
+    Image(ImageOptions),
 }
 
 /// A command line that does not parse.
@@ -215,6 +246,7 @@ fn command_help(name: &str) -> Option<&'static str> {
         "test" => TEST_HELP,
         "bench" => BENCH_HELP,
         "guests" => GUESTS_HELP,
+        "image" => IMAGE_HELP,
         _ => return None,
     })
 }
@@ -265,6 +297,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
         "test" => ("test", TEST_HELP),
         "bench" => ("bench", BENCH_HELP),
         "guests" => ("guests", GUESTS_HELP),
+        "image" => ("image", IMAGE_HELP),
         other => return Err(usage(format!("no command `{other}`"))),
     };
     let mut opts = OptionArgs { command, args };
@@ -276,6 +309,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
     let mut host_only = false;
     let mut qemu_only = false;
     let mut guests = GuestsOptions::default();
+    let mut image_board = None;
+    let mut image_config = None;
+    let mut image_out = None;
     while let Some(arg) = opts.args.next() {
         match (command, arg.as_str()) {
             (_, "-h" | "--help") => return Ok(XtaskCommand::Help(help)),
@@ -286,6 +322,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
             ("test", "--filter") => filter = Some(opts.value("--filter")?),
             ("test", "--host-only") => host_only = true,
             ("test", "--qemu-only") => qemu_only = true,
+            ("image", "--board") => image_board = Some(opts.value("--board")?),
+            ("image", "--config") => image_config = Some(opts.value("--config")?),
+            ("image", "--out") => image_out = Some(opts.value("--out")?),
             ("guests", "--kernel") => guests.kernel = Some(PathBuf::from(opts.value("--kernel")?)),
             ("guests", "--initrd") => guests.initrd = Some(PathBuf::from(opts.value("--initrd")?)),
             ("guests", "--init") => {
@@ -315,6 +354,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<XtaskCommand, Usa
             XtaskCommand::Test(TestOptions { filter, selection })
         }
         "guests" => XtaskCommand::Guests(guests),
+        "image" => {
+            let required = |value: Option<String>, option: &str| {
+                value.ok_or_else(|| usage(format!("`image` needs {option}")))
+            };
+            XtaskCommand::Image(ImageOptions {
+                board: required(image_board, "--board BOARD")?,
+                config: PathBuf::from(required(image_config, "--config FILE")?),
+                out: PathBuf::from(required(image_out, "--out DIR")?),
+            })
+        }
         _ => XtaskCommand::Bench,
     })
 }
@@ -375,6 +424,28 @@ mod tests {
             Ok(XtaskCommand::Setup(SetupOptions { raspi4b: true }))
         );
         assert_eq!(parse_line("bench"), Ok(XtaskCommand::Bench));
+    }
+
+    #[test]
+    fn image_options() {
+        assert_eq!(
+            parse_line("image --board rpi4 --config configs/rpi4.toml --out boot"),
+            Ok(XtaskCommand::Image(ImageOptions {
+                board: "rpi4".into(),
+                config: PathBuf::from("configs/rpi4.toml"),
+                out: PathBuf::from("boot"),
+            }))
+        );
+        assert_eq!(parse_line("help image"), Ok(XtaskCommand::Help(IMAGE_HELP)));
+        assert_eq!(
+            parse_line("image --board rpi4 --out boot")
+                .unwrap_err()
+                .to_string(),
+            "`image` needs --config FILE (see `cargo xtask --help`)"
+        );
+        assert!(parse_line("image --config a.toml --out boot").is_err());
+        assert!(parse_line("image --board rpi4 --config a.toml").is_err());
+        assert!(parse_line("image --board rpi4 --config a.toml --out b --gdb").is_err());
     }
 
     #[test]

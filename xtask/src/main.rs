@@ -17,7 +17,9 @@ mod host_tests;
 mod image_build;
 mod qemu;
 mod qemu_version;
+mod rpi4_boot_files;
 mod scenario;
+mod second_serial;
 mod setup;
 mod system_image;
 mod transcript;
@@ -49,6 +51,7 @@ fn dispatch(command: XtaskCommand) -> XtaskResult<bool> {
         XtaskCommand::Test(options) => commands::test::run(&options),
         XtaskCommand::Bench => commands::bench::run(),
         XtaskCommand::Guests(options) => commands::guests::run(&options).map(|()| true),
+        XtaskCommand::Image(options) => commands::image::run(&options).map(|()| true),
     }
 }
 

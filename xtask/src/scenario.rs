@@ -15,6 +15,7 @@ use crate::corruption;
 use crate::error::{XtaskError, XtaskResult};
 use crate::image_build::build_system_image;
 use crate::qemu::{Console, QemuInvocation, QemuMachine, QEMU_BINARY};
+use crate::second_serial;
 use crate::system_image::SystemImage;
 use crate::transcript::{self, TranscriptFailure};
 use crate::workspace::Workspace;
@@ -162,17 +163,17 @@ pub fn build(
     Ok(path)
 }
 
-/// The QEMU command that boots a built scenario image without a terminal.
+/// The QEMU command that boots a built scenario image without a terminal;
+/// a second serial port goes to [`second_serial::log_path`] of the image.
 pub fn qemu_command(scenario: &Scenario, image: &Path, mode: BootMode) -> XtaskResult<Command> {
     let spec = scenario.test_spec()?;
     let system = &scenario.system;
+    let machine = scenario.machine;
+    let mut hardware = machine.hardware_args(system.cpus, system.ram_size, system.gic, spec.el2)?;
+    hardware.extend(machine.firmware_args(&Workspace::locate())?);
+    hardware.extend(machine.second_serial_args(&second_serial::log_path(image)));
     let invocation = QemuInvocation {
-        hardware: scenario.machine.hardware_args(
-            system.cpus,
-            system.ram_size,
-            system.gic,
-            spec.el2,
-        )?,
+        hardware,
         image,
         console: Console::Captured,
         wait_for_gdb: false,
@@ -198,12 +199,29 @@ pub fn boot(
         .join(mode.log_dir)
         .join(format!("{}.log", scenario.name));
     let timeout = Duration::from_secs(spec.timeout_s);
-    let met = |so_far: &str| transcript::expectations_met(so_far, spec);
+    // What the second serial port printed counts as part of the transcript.
+    let second = scenario
+        .machine
+        .second_serial()
+        .map(|_| second_serial::log_path(image));
+    if let Some(path) = &second {
+        // An old run's output must not count for this one.
+        let _ = fs::remove_file(path);
+    }
+    let with_second = |so_far: &str| match &second {
+        Some(path) => second_serial::merged_with_file(so_far, path),
+        None => so_far.to_string(),
+    };
+    let met = |so_far: &str| transcript::expectations_met(&with_second(so_far), spec);
     let stop_when: Option<&dyn Fn(&str) -> bool> = match spec.ends {
         Ending::Matched => Some(&met),
         Ending::Poweroff | Ending::Timeout => None,
     };
-    let run = run_captured_until(qemu, &log_path, timeout, stop_when)?;
+    let mut run = run_captured_until(qemu, &log_path, timeout, stop_when)?;
+    if second.is_some() {
+        run.transcript = with_second(&run.transcript);
+        fs::write(&log_path, &run.transcript).map_err(|e| XtaskError::io("write", &log_path, e))?;
+    }
     let failures = transcript::check(&run.transcript, spec, run.end);
     Ok(ScenarioOutcome {
         run,

@@ -84,6 +84,8 @@ pub mod irq;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod logger;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod mini_uart;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod mmio;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod panic;

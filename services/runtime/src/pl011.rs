@@ -8,7 +8,7 @@
 
 use crate::devicetree;
 use crate::entry::PARTITION_BASE;
-use crate::translation_table::{block_kind, BlockKind, BLOCK_SIZE};
+use crate::translation_table::is_device_range;
 use platform::pl011::Pl011;
 
 /// Bytes of a PL011 register block (DDI 0183G §3.2: 4 KiB, ID registers at
@@ -51,13 +51,9 @@ pub(crate) fn write_fallback(bytes: &[u8]) {
 /// runtime's identity map ([`crate::translation_table`]): there it cannot
 /// alias any memory the program's Rust code uses, whatever `base` is.
 pub fn passthrough(base: u64) -> Option<Pl011> {
-    if !base.is_multiple_of(REGISTER_BLOCK_SIZE) {
-        return None;
-    }
-    let block = usize::try_from(base / BLOCK_SIZE).ok()?;
-    let last_block =
-        usize::try_from((base.checked_add(REGISTER_BLOCK_SIZE - 1)?) / BLOCK_SIZE).ok()?;
-    if block != last_block || block_kind(block, PARTITION_BASE) != BlockKind::Device {
+    if !base.is_multiple_of(REGISTER_BLOCK_SIZE)
+        || !is_device_range(base, REGISTER_BLOCK_SIZE, PARTITION_BASE)
+    {
         return None;
     }
     let base = usize::try_from(base).ok()?;

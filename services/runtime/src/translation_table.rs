@@ -106,6 +106,24 @@ pub const fn block_kind(index: usize, image_base: u64) -> BlockKind {
     }
 }
 
+/// Whether `[base, base + size)` lies inside one Device block of the identity
+/// map of a program linked at `image_base`: device registers there cannot
+/// alias any memory the program's Rust code uses, whatever `base` is.
+pub fn is_device_range(base: u64, size: u64, image_base: u64) -> bool {
+    let Some(last) = size.checked_sub(1).and_then(|s| base.checked_add(s)) else {
+        return false;
+    };
+    let (Ok(first_block), Ok(last_block)) = (
+        usize::try_from(base / BLOCK_SIZE),
+        usize::try_from(last / BLOCK_SIZE),
+    ) else {
+        return false;
+    };
+    first_block == last_block
+        && first_block < ENTRIES
+        && matches!(block_kind(first_block, image_base), BlockKind::Device)
+}
+
 /// A level-1 translation table; TTBR0_EL1 needs it aligned to its size.
 #[repr(C, align(4096))]
 #[derive(Debug)]
@@ -164,6 +182,23 @@ mod tests {
         assert_eq!((high.0[0x22] >> 2) & 0b111, ATTR_INDEX_DEVICE);
         // The device window stays Device whatever the base.
         assert_eq!(block_kind(0, 0x8_0000), BlockKind::Device);
+    }
+
+    #[test]
+    fn device_ranges_sit_in_one_device_block() {
+        let base = 0x4000_0000;
+        // The device window below RAM (a passed-through UART's page).
+        assert!(is_device_range(0x0921_5000, 0x1000, base));
+        assert!(is_device_range(0x0900_0000, 0x1000, base));
+        // RAM blocks and the image's block are Normal memory.
+        assert!(!is_device_range(0x4000_0000, 0x1000, base));
+        assert!(!is_device_range(0xFE21_5000, 0x1000, base));
+        // Straddling into RAM, empty, wrapping or past the table: refused.
+        assert!(!is_device_range(0x3FFF_F000, 0x2000, base));
+        assert!(!is_device_range(0x0900_0000, 0, base));
+        assert!(!is_device_range(u64::MAX - 0xfff, 0x2000, base));
+        assert!(!is_device_range(512 * BLOCK_SIZE, 0x1000, base));
+        assert!(is_device_range(4 * BLOCK_SIZE, 0x1000, base));
     }
 
     #[test]

@@ -173,6 +173,7 @@ el2 = false
             corrupt: Some(Corruption::Truncate),
             ends: Ending::Timeout,
             el2: false,
+            gic_versions: vec![],
         })
     );
 }

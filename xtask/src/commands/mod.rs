@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod build;
 pub mod guests;
+pub mod image;
 pub mod run;
 pub mod test;
 

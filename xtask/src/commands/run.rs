@@ -27,8 +27,12 @@ pub fn run(options: &RunOptions) -> XtaskResult<()> {
     }
     ensure_qemu(machine)?;
     let image = build_to_file(&workspace, &system, None)?;
+    let mut hardware = machine.hardware_args(system.cpus, system.ram_size, system.gic, true)?;
+    hardware.extend(machine.firmware_args(&workspace)?);
+    let second_serial_log = crate::second_serial::log_path(&image);
+    hardware.extend(machine.second_serial_args(&second_serial_log));
     let invocation = QemuInvocation {
-        hardware: machine.hardware_args(system.cpus, system.ram_size, system.gic, true)?,
+        hardware,
         image: &image,
         console: Console::Terminal,
         wait_for_gdb: options.gdb,
@@ -40,6 +44,12 @@ pub fn run(options: &RunOptions) -> XtaskResult<()> {
         println!(
             "  gdb-multiarch {} -ex 'target remote :1234'",
             workspace.display_path(&elf).display()
+        );
+    }
+    if let Some(port) = machine.second_serial() {
+        println!(
+            "{port} (QEMU's second serial port) is written to {}",
+            workspace.display_path(&second_serial_log).display()
         );
     }
     println!("booting in QEMU {} (Ctrl-A X quits)", machine.name());

@@ -7,6 +7,7 @@ mod faults;
 mod hello;
 mod ipc;
 mod memtest;
+mod mini_uart;
 mod notify;
 mod ping;
 mod power;
@@ -18,7 +19,7 @@ pub type Scenario = fn() -> !;
 
 /// Every scenario name, for the error message about an unknown one.
 pub const NAMES: &str =
-    "hello, ticks, spin, busy, memtest, ping, smp, oob, undef, reset, off, panic, \
+    "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
      bench, bench-ipc, bench-mmio";
 
@@ -30,6 +31,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "spin" => ticks::spin,
         "busy" => busy::run,
         "memtest" => memtest::run,
+        "mini-uart" => mini_uart::run,
         "ping" => ping::run,
         "smp" => smp::run,
         "oob" => faults::oob,
