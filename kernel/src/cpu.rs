@@ -11,7 +11,7 @@ use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
 
-use crate::arch::percpu::this_cpu;
+use crate::arch::percpu::{this_cpu, PerCpu};
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
 use crate::partition::{self, IpcWait, PartState, Stats, Vcpu};
@@ -103,12 +103,20 @@ fn queue<R>(f: impl FnOnce(&mut RunQueue) -> R) -> R {
     state(this_index()).sched.with(|s| f(&mut s.queue))
 }
 
-/// Puts every vCPU homed on this CPU into its run queue (boot).
+/// Puts every vCPU homed on this CPU into its run queue, and tells its IPC
+/// state which vCPU serves each endpoint here (boot).
 pub fn register_vcpus(cpu: usize) {
     queue(|q| {
         for (id, v) in partition::system().vcpus.iter().enumerate() {
             if v.home == cpu {
                 let _ = q.add(id, v.priority);
+            }
+        }
+    });
+    with_ipc(|ipc| {
+        for (e, ep) in objects::objects().endpoints.iter().enumerate() {
+            if let Some(server) = ep.server_vcpu.get(cpu).copied().flatten() {
+                let _ = ipc.set_server(e, server);
             }
         }
     });
@@ -492,14 +500,15 @@ fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
 /// (both homed here) for an IPC call or reply: `from` blocks, `to` runs now,
 /// without a scheduling decision; time slices and timers stay as they were.
 #[inline(always)]
-fn hand_over(cpu: usize, from: (usize, &'static Vcpu), to: ipc::Handoff) -> *mut GuestRegs {
+fn hand_over(percpu: &PerCpu, from: (usize, &'static Vcpu), to: ipc::Handoff) -> *mut GuestRegs {
+    let cpu = percpu.index();
     let st = state(cpu);
     st.sched.with(|s| s.queue.hand_over(from.0, to.id));
     exchange_into(cpu, from.1, to.vcpu, to.partition);
     arm_fp_trap(cpu, to.id);
     st.loaded.store(to.id, Ordering::Relaxed);
     let regs = &mut to.vcpu.ctx().regs as *mut GuestRegs;
-    this_cpu().set_current_regs(regs);
+    percpu.set_current_regs(regs);
     regs
 }
 
@@ -508,9 +517,9 @@ fn hand_over(cpu: usize, from: (usize, &'static Vcpu), to: ipc::Handoff) -> *mut
 /// `HVC #0`, and its common case holds. Returns the registers of the vCPU
 /// that runs next.
 #[inline(always)]
-fn ipc_fast_path(cpu: usize, regs: &GuestRegs) -> Option<*mut GuestRegs> {
+fn ipc_fast_path(percpu: &PerCpu, regs: &GuestRegs) -> Option<*mut GuestRegs> {
     let fid = regs.x[0] as u32;
-    let st = state(cpu);
+    let st = state(percpu.index());
     if kernel_core::esr::hvc_immediate(ESR_EL2.get()) != 0 || st.requests.load(Ordering::Acquire) {
         return None;
     }
@@ -518,8 +527,8 @@ fn ipc_fast_path(cpu: usize, regs: &GuestRegs) -> Option<*mut GuestRegs> {
     let id = st.loaded.load(Ordering::Relaxed);
     let v = system.vcpus.get(id)?;
     let p = system.partitions.get(v.partition)?;
-    let next = st.ipc.with(|ipc| ipc::fast(ipc, cpu, id, v, p, fid))?;
-    Some(hand_over(cpu, (id, v), next))
+    let next = st.ipc.with(|ipc| ipc::fast(system, ipc, id, v, p, fid))?;
+    Some(hand_over(percpu, (id, v), next))
 }
 
 /// Enters the scheduler on this CPU for the first time; never returns.
@@ -573,7 +582,7 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
 extern "C" fn rust_ipc_trap(regs: *mut GuestRegs) -> HvcReturn {
     let percpu = this_cpu();
     // SAFETY: as in `rust_hvc_trap`; the reference ends before it is called.
-    if let Some(next) = ipc_fast_path(percpu.index(), unsafe { &*regs }) {
+    if let Some(next) = ipc_fast_path(percpu, unsafe { &*regs }) {
         return HvcReturn {
             next,
             trapped: regs as usize,

@@ -79,8 +79,9 @@ fn gic() -> Option<&'static Gic> {
 }
 
 /// Is the GIC a GICv3?
+#[inline(always)]
 pub fn is_v3() -> bool {
-    gic().is_some_and(|g| matches!(g.ctrl, Controller::V3 { .. }))
+    IS_V3.load(Ordering::Relaxed)
 }
 
 /// Sets up the distributor (boot CPU, once).
@@ -118,6 +119,7 @@ pub fn init(frames: Frames, mpidrs: &[u64]) {
             Controller::V2 { gicd, .. } => gicd.init(),
             Controller::V3 { gicd, .. } => gicd.init(),
         }
+        IS_V3.store(matches!(ctrl, Controller::V3 { .. }), Ordering::Release);
         Gic {
             ctrl,
             cpu_masks: [const { AtomicU8::new(0) }; MAX_CPUS],
@@ -184,7 +186,6 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
         }
     };
     LR_COUNT.store(lrs as u8, Ordering::Release);
-    IS_V3.store(matches!(g.ctrl, Controller::V3 { .. }), Ordering::Release);
     ALL_LRS.store(((1u32 << lrs) - 1) as u16, Ordering::Release);
 }
 
@@ -334,8 +335,8 @@ pub struct VirtualIrq {
 /// Number of list registers, the same on every CPU; set by `init_cpu`.
 static LR_COUNT: AtomicU8 = AtomicU8::new(0);
 
-/// The GIC is a GICv3 (set by `init_cpu`, read on the switch path where
-/// [`is_v3`]'s lookup would cost more than the work).
+/// The GIC is a GICv3 (set by `init`; read on every switch, so kept apart
+/// from the controller behind its `Once`).
 static IS_V3: AtomicBool = AtomicBool::new(false);
 
 /// Bit n set for each list register n (`LR_COUNT` as a mask).
@@ -597,7 +598,7 @@ impl VgicState {
     /// between services and guests with no interrupt in flight — moves only
     /// the control registers (VMCR, active priorities).
     pub fn switch(&mut self, next: &VgicState, cpu: usize, vtimer_ppi: u32) {
-        if next.live == 0 && IS_V3.load(Ordering::Relaxed) {
+        if next.live == 0 && is_v3() {
             let empty = read_sysreg!("ich_elrsr_el2") as u16;
             let all = ALL_LRS.load(Ordering::Relaxed);
             if empty & all == all {

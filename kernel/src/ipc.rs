@@ -39,8 +39,8 @@ pub struct Handoff {
     pub partition: &'static Partition,
 }
 
-/// The IPC fast path: CALL and REPLY_RECV from vCPU `id` (loaded on CPU
-/// `cpu`, whose IPC state is `state`) in their common case, decided from
+/// The IPC fast path: CALL and REPLY_RECV from vCPU `id` of `system` (loaded
+/// on the CPU whose IPC state is `state`) in their common case, decided from
 /// this CPU's state alone: a call to the endpoint's server context waiting
 /// here, or a reply to a caller waiting here by a server that then waits
 /// again with nobody queued. The capability is checked as on every call.
@@ -51,14 +51,13 @@ pub struct Handoff {
 /// nothing changed, for [`hypercall`].
 #[inline(always)]
 pub fn fast(
+    system: &'static partition::System,
     state: &mut IpcCpu,
-    cpu: usize,
     id: usize,
     v: &Vcpu,
     p: &Partition,
     fid: u32,
 ) -> Option<Handoff> {
-    let system = partition::system();
     let ctx = v.ctx();
     let slot = ctx.regs.x[1];
     if fid == ipc::CALL {
@@ -66,13 +65,10 @@ pub fn fast(
             .caps
             .lookup(slot, ObjectKind::Endpoint, rights::CALL)
             .ok()?;
-        let ep = objects::endpoint(cap.object)?;
-        let server_id = (*ep.server_vcpu.get(cpu)?)?;
+        let server_id = state.server(cap.object as usize)?;
         let server = system.vcpus.get(usize::from(server_id))?;
         let server_partition = system.partitions.get(server.partition)?;
-        if !state.call_receiving(cap.object as usize, id as u16, server_id) {
-            return None;
-        }
+        state.call_receiving(cap.object as usize, id as u16)?;
         Stats::bump(&p.stats.ipc_calls);
         ctx.ipc = IpcWait::Call {
             endpoint: cap.object,
@@ -187,6 +183,8 @@ fn server_running(ep: &objects::Endpoint) -> bool {
 
 /// Sends for vCPU `id` on `endpoint`, blocking it as `wait` until the reply.
 /// A server waiting on this CPU gets the message at once and the CPU.
+/// (Inlined so that `wait` is built in place, not copied.)
+#[inline(always)]
 fn send(
     id: usize,
     v: &Vcpu,
@@ -194,19 +192,11 @@ fn send(
     wait: IpcWait,
     when_down: WhenDown,
 ) -> Result<Effect, Error> {
-    let ep = objects::endpoint(endpoint).ok_or(Error::NotPresent)?;
-    let server = ep
-        .server_vcpu
-        .get(cpu::this_index())
-        .copied()
-        .flatten()
-        .ok_or(Error::NotPresent)?;
     let outcome = cpu::with_ipc(|ipc| {
         ipc.call(
             endpoint as usize,
             id as u16,
-            server,
-            || server_running(ep),
+            || objects::endpoint(endpoint).is_some_and(server_running),
             when_down,
         )
     })?;
@@ -322,22 +312,21 @@ fn finish_wait(
     true
 }
 
-/// A stage-2 abort at `ipa` inside one of `p`'s emulated device windows:
-/// forwards the access to the device's service. `None` if `ipa` is in no
-/// window.
+/// A stage-2 abort at `ipa` (syndrome `da`) inside one of `p`'s emulated
+/// device windows: forwards the access to the device's service. `None` if
+/// `ipa` is in no window.
 pub fn device_abort(
     id: usize,
     v: &Vcpu,
     p: &Partition,
     ipa: u64,
-    esr: u64,
+    da: &DataAbort,
 ) -> Option<Result<Effect, &'static str>> {
     let (index, device) = p
         .devices
         .iter()
         .enumerate()
         .find(|(_, d)| ipa >= d.ipa && ipa - d.ipa < d.size)?;
-    let da = DataAbort::decode(esr);
     if !da.isv {
         return Some(Err("access to an emulated device with no valid syndrome (a load/store pair, writeback or SIMD access)"));
     }

@@ -127,7 +127,7 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
         ExceptionClass::DataAbortLower => {
             let da = DataAbort::decode(esr);
             let ipa = faulting_ipa();
-            match cpu::loaded().and_then(|(id, _)| crate::ipc::device_abort(id, v, p, ipa, esr)) {
+            match cpu::loaded().and_then(|(id, _)| crate::ipc::device_abort(id, v, p, ipa, &da)) {
                 Some(Ok(Effect::SwitchTo(server))) => return Some(server),
                 Some(Ok(_)) => {}
                 Some(Err(why)) => fault_here(v, p, format_args!("{why}, at IPA {ipa:#x}")),

@@ -63,7 +63,10 @@ pub struct Departure {
 /// IPC state of one physical CPU.
 #[derive(Clone, Debug)]
 pub struct IpcCpu {
-    /// The server vCPU blocked in RECV on each endpoint, if any.
+    /// The server context of each endpoint on this CPU (set at boot): the
+    /// only vCPU that receives on it here.
+    server: [Option<VcpuId>; MAX_ENDPOINTS],
+    /// The server context blocked in RECV on each endpoint, if it is.
     receiving: [Option<VcpuId>; MAX_ENDPOINTS],
     /// What each vCPU (as a server) is doing.
     serving: [Serving; MAX_VCPUS],
@@ -105,6 +108,7 @@ impl IpcCpu {
     /// No one receiving, serving or queued.
     pub const fn new() -> Self {
         Self {
+            server: [None; MAX_ENDPOINTS],
             receiving: [None; MAX_ENDPOINTS],
             serving: [Serving::Idle; MAX_VCPUS],
             head: [None; MAX_ENDPOINTS],
@@ -114,8 +118,21 @@ impl IpcCpu {
         }
     }
 
-    /// `caller` calls `endpoint`, whose server context on this CPU is
-    /// `server`; `server_up` says whether its partition is running.
+    /// Makes `server` the server context of `endpoint` on this CPU (boot).
+    pub fn set_server(&mut self, endpoint: usize, server: VcpuId) -> Result<(), Error> {
+        let e = endpoint_index(endpoint)?;
+        index(server)?;
+        self.server[e] = Some(server);
+        Ok(())
+    }
+
+    /// The server context of `endpoint` on this CPU, if it has one.
+    pub fn server(&self, endpoint: usize) -> Option<VcpuId> {
+        self.server.get(endpoint).copied().flatten()
+    }
+
+    /// `caller` calls `endpoint`; `server_up` says whether the partition of
+    /// its server context on this CPU is running.
     ///
     /// A server receiving on the endpoint is up (a vCPU that left its CPU
     /// stops receiving, see [`IpcCpu::depart`]), so `server_up` is only
@@ -125,17 +142,16 @@ impl IpcCpu {
         &mut self,
         endpoint: usize,
         caller: VcpuId,
-        server: VcpuId,
         server_up: impl FnOnce() -> bool,
         when_down: WhenDown,
     ) -> Result<CallOutcome, Error> {
         let e = endpoint_index(endpoint)?;
         let c = index(caller)?;
-        let s = index(server)?;
+        let server = self.server[e].ok_or(Error::NotPresent)?;
         if caller == server || self.queued_on[c].is_some() {
             return Err(Error::WrongState);
         }
-        if self.take_receiver(e, caller, server, s) {
+        if self.take_receiver(e, caller).is_some() {
             return Ok(CallOutcome::Delivered { server });
         }
         if when_down == WhenDown::Fail && !server_up() {
@@ -145,27 +161,31 @@ impl IpcCpu {
         Ok(CallOutcome::Queued)
     }
 
-    /// The delivery half of [`IpcCpu::call`]: if `server` (index `s`)
-    /// receives on endpoint `e`, it now serves `caller`.
+    /// The delivery half of [`IpcCpu::call`]: if endpoint `e`'s server
+    /// context receives, it now serves `caller`; returns it. (Only the
+    /// server context ever receives, see [`IpcCpu::recv`].)
     #[inline(always)]
-    fn take_receiver(&mut self, e: usize, caller: VcpuId, server: VcpuId, s: usize) -> bool {
-        if self.receiving[e] != Some(server) {
-            return false;
+    fn take_receiver(&mut self, e: usize, caller: VcpuId) -> Option<VcpuId> {
+        let server = self.receiving[e].take()?;
+        if let Some(serving) = self.serving.get_mut(usize::from(server)) {
+            *serving = Serving::Caller(caller);
         }
-        self.receiving[e] = None;
-        self.serving[s] = Serving::Caller(caller);
-        true
+        Some(server)
     }
 
-    /// [`IpcCpu::call`] when it delivers at once, and nothing otherwise: true
-    /// if `server` was receiving on `endpoint` and now serves `caller`. The
-    /// IPC fast path takes this; on false it leaves the call to `call`.
+    /// [`IpcCpu::call`] when it delivers at once, and nothing otherwise:
+    /// returns the server context that was receiving on `endpoint` and now
+    /// serves `caller`. The IPC fast path takes this; on `None` it leaves the
+    /// call to `call`.
     #[inline(always)]
-    pub fn call_receiving(&mut self, endpoint: usize, caller: VcpuId, server: VcpuId) -> bool {
-        let (Ok(e), Ok(c), Ok(s)) = (endpoint_index(endpoint), index(caller), index(server)) else {
-            return false;
-        };
-        caller != server && self.queued_on[c].is_none() && self.take_receiver(e, caller, server, s)
+    pub fn call_receiving(&mut self, endpoint: usize, caller: VcpuId) -> Option<VcpuId> {
+        let e = endpoint_index(endpoint).ok()?;
+        let c = index(caller).ok()?;
+        let receiver = self.receiving[e]?;
+        if receiver == caller || self.queued_on[c].is_some() {
+            return None;
+        }
+        self.take_receiver(e, caller)
     }
 
     fn enqueue(&mut self, e: usize, caller: VcpuId) {
@@ -220,13 +240,12 @@ impl IpcCpu {
     /// `server` waits for a message on `endpoint`. Returns the caller whose
     /// queued message is delivered at once, or `None` if the server now
     /// blocks receiving.
+    /// Only the endpoint's server context on this CPU may receive on it
+    /// here (`WrongState` otherwise).
     pub fn recv(&mut self, endpoint: usize, server: VcpuId) -> Result<Option<VcpuId>, Error> {
         let e = endpoint_index(endpoint)?;
         let s = index(server)?;
-        if self.serving[s] != Serving::Idle {
-            return Err(Error::WrongState);
-        }
-        if self.receiving[e].is_some_and(|r| r != server) {
+        if self.serving[s] != Serving::Idle || self.server[e] != Some(server) {
             return Err(Error::WrongState);
         }
         if let Some(caller) = self.dequeue(e) {
@@ -270,7 +289,7 @@ impl IpcCpu {
         let Serving::Caller(caller) = self.serving[s] else {
             return None;
         };
-        if self.head[e].is_some() || self.receiving[e].is_some_and(|r| r != server) {
+        if self.head[e].is_some() || self.server[e] != Some(server) {
             return None;
         }
         self.serving[s] = Serving::Idle;
@@ -353,12 +372,19 @@ mod tests {
     const A: VcpuId = 1;
     const B: VcpuId = 2;
 
+    /// A CPU where `SERVER` is the server context of `EP`.
+    fn served() -> IpcCpu {
+        let mut ipc = IpcCpu::new();
+        assert_eq!(ipc.set_server(EP, SERVER), Ok(()));
+        ipc
+    }
+
     #[test]
     fn call_to_a_receiving_server_is_delivered_and_replied() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
         assert_eq!(
-            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, A, || true, WhenDown::Fail),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert_eq!(ipc.reply(SERVER), Ok(Some(A)));
@@ -367,13 +393,13 @@ mod tests {
 
     #[test]
     fn busy_server_queues_callers_in_order() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(
-            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, A, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(
-            ipc.call(EP, B, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, B, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert!(ipc.is_queued(A));
@@ -392,25 +418,27 @@ mod tests {
 
     #[test]
     fn call_receiving_delivers_as_call_does_or_changes_nothing() {
-        let mut fast = IpcCpu::new();
-        assert!(!fast.call_receiving(EP, A, SERVER), "nobody receives yet");
+        let mut fast = served();
+        assert_eq!(fast.call_receiving(EP, A), None, "nobody receives yet");
         assert!(fast.queued(EP).next().is_none());
         assert_eq!(fast.recv(EP, SERVER), Ok(None));
         let mut general = fast.clone();
-        assert!(
-            !fast.call_receiving(EP, SERVER, SERVER),
+        assert_eq!(
+            fast.call_receiving(EP, SERVER),
+            None,
             "a server cannot call itself"
         );
-        assert!(!fast.call_receiving(MAX_ENDPOINTS, A, SERVER));
-        assert!(fast.call_receiving(EP, A, SERVER));
+        assert_eq!(fast.call_receiving(MAX_ENDPOINTS, A), None);
+        assert_eq!(fast.call_receiving(EP, A), Some(SERVER));
         assert_eq!(
-            general.call(EP, A, SERVER, || true, WhenDown::Fail),
+            general.call(EP, A, || true, WhenDown::Fail),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert_eq!(format!("{fast:?}"), format!("{general:?}"));
         assert_eq!(fast.serving(SERVER), Some(A));
-        assert!(
-            !fast.call_receiving(EP, B, SERVER),
+        assert_eq!(
+            fast.call_receiving(EP, B),
+            None,
             "busy: the general path queues"
         );
         assert_eq!(format!("{fast:?}"), format!("{general:?}"));
@@ -418,10 +446,10 @@ mod tests {
 
     #[test]
     fn reply_and_wait_is_reply_then_a_blocking_recv_or_changes_nothing() {
-        let mut fast = IpcCpu::new();
+        let mut fast = served();
         assert_eq!(fast.recv(EP, SERVER), Ok(None));
         assert_eq!(fast.reply_and_wait(EP, SERVER), None, "serving nobody");
-        assert!(fast.call_receiving(EP, A, SERVER));
+        assert_eq!(fast.call_receiving(EP, A), Some(SERVER));
         let mut general = fast.clone();
         assert_eq!(fast.reply_and_wait(EP, SERVER), Some(A));
         assert_eq!(general.reply(SERVER), Ok(Some(A)));
@@ -430,25 +458,26 @@ mod tests {
         assert_eq!(fast.serving(SERVER), None);
 
         // With a caller queued, the receive would deliver it: general path.
-        assert!(fast.call_receiving(EP, A, SERVER));
+        assert_eq!(fast.call_receiving(EP, A), Some(SERVER));
         assert_eq!(
-            fast.call(EP, B, SERVER, || true, WhenDown::Fail),
+            fast.call(EP, B, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         let before = format!("{fast:?}");
         assert_eq!(fast.reply_and_wait(EP, SERVER), None);
         assert_eq!(format!("{fast:?}"), before);
-        // Another vCPU receiving on the endpoint: general path (an error).
-        let mut other = IpcCpu::new();
-        assert_eq!(other.recv(EP, 11), Ok(None));
-        assert!(!other.call_receiving(4, A, SERVER));
+        // Replying and waiting on an endpoint it does not serve here: the
+        // general path (an error).
+        let mut other = served();
+        assert_eq!(other.set_server(4, SERVER), Ok(()));
         assert_eq!(other.recv(4, SERVER), Ok(None));
-        assert!(other.call_receiving(4, A, SERVER));
-        assert_eq!(other.reply_and_wait(EP, SERVER), None);
+        assert_eq!(other.call_receiving(4, A), Some(SERVER));
+        assert_eq!(other.set_server(4, 11), Ok(()));
+        assert_eq!(other.reply_and_wait(4, SERVER), None);
         // The caller departed: the reply is dropped by the general path.
-        let mut gone = IpcCpu::new();
+        let mut gone = served();
         assert_eq!(gone.recv(EP, SERVER), Ok(None));
-        assert!(gone.call_receiving(EP, A, SERVER));
+        assert_eq!(gone.call_receiving(EP, A), Some(SERVER));
         gone.depart(A);
         assert_eq!(gone.reply_and_wait(EP, SERVER), None);
         assert_eq!(gone.reply(SERVER), Ok(None));
@@ -456,7 +485,7 @@ mod tests {
 
     #[test]
     fn a_receiving_server_is_not_asked_whether_it_is_up() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
         let asked = core::cell::Cell::new(false);
         let up = || {
@@ -464,28 +493,25 @@ mod tests {
             false
         };
         assert_eq!(
-            ipc.call(EP, A, SERVER, up, WhenDown::Fail),
+            ipc.call(EP, A, up, WhenDown::Fail),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert!(!asked.get(), "only this CPU's state decides a delivery");
         // Busy now: the next caller's fate depends on whether it is up.
-        assert_eq!(
-            ipc.call(EP, B, SERVER, up, WhenDown::Fail),
-            Err(Error::WrongState)
-        );
+        assert_eq!(ipc.call(EP, B, up, WhenDown::Fail), Err(Error::WrongState));
         assert!(asked.get());
     }
 
     #[test]
     fn down_server_fails_calls_or_queues_device_accesses() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(
-            ipc.call(EP, A, SERVER, || false, WhenDown::Fail),
+            ipc.call(EP, A, || false, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert!(!ipc.is_queued(A));
         assert_eq!(
-            ipc.call(EP, A, SERVER, || false, WhenDown::Wait),
+            ipc.call(EP, A, || false, WhenDown::Wait),
             Ok(CallOutcome::Queued)
         );
         // The restarted server picks it up with its first receive.
@@ -494,32 +520,44 @@ mod tests {
 
     #[test]
     fn bad_arguments_and_states_are_refused() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(
-            ipc.call(MAX_ENDPOINTS, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(MAX_ENDPOINTS, A, || true, WhenDown::Fail),
             Err(Error::InvalidParameter)
         );
         assert_eq!(
-            ipc.call(EP, MAX_VCPUS as u16, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, MAX_VCPUS as u16, || true, WhenDown::Fail),
             Err(Error::InvalidParameter)
         );
         assert_eq!(
-            ipc.call(EP, SERVER, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, SERVER, || true, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert_eq!(ipc.recv(EP, MAX_VCPUS as u16), Err(Error::InvalidParameter));
         assert_eq!(ipc.reply(A), Err(Error::WrongState));
-        // A second server context cannot receive on an endpoint already held.
-        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        // Only the endpoint's server context receives on it here.
         assert_eq!(ipc.recv(EP, 11), Err(Error::WrongState));
-        // A queued caller cannot call again.
-        let mut ipc = IpcCpu::new();
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        // An endpoint with no server context on this CPU.
+        assert_eq!(ipc.server(4), None);
         assert_eq!(
-            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(4, A, || true, WhenDown::Fail),
+            Err(Error::NotPresent)
+        );
+        assert_eq!(ipc.recv(4, SERVER), Err(Error::WrongState));
+        assert_eq!(
+            ipc.set_server(MAX_ENDPOINTS, SERVER),
+            Err(Error::InvalidParameter)
+        );
+        // A queued caller cannot call again.
+        let mut ipc = served();
+        assert_eq!(
+            ipc.call(EP, A, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
+        assert_eq!(ipc.set_server(4, SERVER), Ok(()));
         assert_eq!(
-            ipc.call(4, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(4, A, || true, WhenDown::Fail),
             Err(Error::WrongState)
         );
         assert_eq!(ipc.requeue_front(EP, A), Err(Error::WrongState));
@@ -527,10 +565,10 @@ mod tests {
 
     #[test]
     fn departing_server_orphans_its_caller_and_stops_receiving() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
         assert_eq!(
-            ipc.call(EP, A, SERVER, || true, WhenDown::Wait),
+            ipc.call(EP, A, || true, WhenDown::Wait),
             Ok(CallOutcome::Delivered { server: SERVER })
         );
         assert_eq!(
@@ -541,7 +579,7 @@ mod tests {
         );
         // The caller is retried first when the server receives again.
         assert_eq!(
-            ipc.call(EP, B, SERVER, || false, WhenDown::Wait),
+            ipc.call(EP, B, || false, WhenDown::Wait),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(ipc.requeue_front(EP, A), Ok(()));
@@ -551,13 +589,13 @@ mod tests {
 
     #[test]
     fn departing_caller_leaves_queues_and_drops_its_reply() {
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         assert_eq!(
-            ipc.call(EP, A, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, A, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         assert_eq!(
-            ipc.call(EP, B, SERVER, || true, WhenDown::Fail),
+            ipc.call(EP, B, || true, WhenDown::Fail),
             Ok(CallOutcome::Queued)
         );
         ipc.depart(A);
@@ -570,13 +608,13 @@ mod tests {
             "reply to a departed caller is dropped"
         );
         // Removing from the middle and the tail keeps the queue intact.
-        let mut ipc = IpcCpu::new();
+        let mut ipc = served();
         for v in [A, B, 5] {
-            ipc.call(EP, v, SERVER, || true, WhenDown::Fail).unwrap();
+            ipc.call(EP, v, || true, WhenDown::Fail).unwrap();
         }
         ipc.cancel(B);
         ipc.cancel(5);
-        ipc.call(EP, 6, SERVER, || true, WhenDown::Fail).unwrap();
+        ipc.call(EP, 6, || true, WhenDown::Fail).unwrap();
         assert_eq!(ipc.queued(EP).collect::<Vec<_>>(), [A, 6]);
     }
 }

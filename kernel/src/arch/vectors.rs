@@ -112,6 +112,16 @@ global_asm!(
     str     x2, [x0, #264]
 .endm
 
+.macro HVC_ENTRY_TAIL            // x0 = current GuestRegs: ELR, SPSR, trap count
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #248]
+    ldr     x2, [x0, #264]          // GuestRegs.traps
+    add     x2, x2, #1
+    str     x2, [x0, #264]
+    mov     x29, xzr
+.endm
+
 .macro SAVE_CALLEE_SAVED base    // x19-x28
     stp     x19, x20, [\base, #152]
     stp     x21, x22, [\base, #168]
@@ -201,28 +211,38 @@ lower_el_common:
 // GuestRegs, where x19-x28 are stored before restoring x0 fully.
 //
 // Function ids CALL..=REPLY_RECV go to `rust_ipc_trap` (the IPC fast path),
-// tested here so that no other call pays for it.
+// tested here so that no other call pays for it. Those calls carry
+// arguments in x1..x6 and the ABI (docs/abi.md) lets every Bulkhead call
+// change x0..x17, so x7..x17 are not saved for them: when the vCPU resumes
+// they hold what it had at an earlier trap, its own values.
 hvc_entry:
     mrs     x0, tpidr_el2
     ldr     x0, [x0]                // PerCpu.current_regs
-    SAVE_CALLER_SAVED x0
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
     ldp     x2, x3, [sp], #16       // the guest's x0 (function id), x1
     stp     x2, x3, [x0, #0]
     mov     w1, #{ipc_first_lo}
     movk    w1, #{ipc_first_hi}, lsl #16
     sub     w1, w2, w1              // function id - CALL
-    mrs     x2, elr_el2
-    mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
-    ldr     x2, [x0, #264]          // GuestRegs.traps
-    add     x2, x2, #1
-    str     x2, [x0, #264]
-    mov     x29, xzr
     cmp     w1, #{ipc_span}
     b.ls    2f
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    str     x18, [x0, #144]
+    stp     x29, x30, [x0, #232]
+    HVC_ENTRY_TAIL
     bl      rust_hvc_trap
     b       3f
-2:  bl      rust_ipc_trap
+2:  str     x6, [x0, #48]
+    str     x18, [x0, #144]
+    stp     x29, x30, [x0, #232]
+    HVC_ENTRY_TAIL
+    bl      rust_ipc_trap
 3:  cbnz    x1, 1f
     RESTORE_CALLER_SAVED x0
     ldp     x0, x1, [x0, #0]

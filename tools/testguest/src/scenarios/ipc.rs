@@ -29,8 +29,16 @@ fn serve_echo(_vcpu: usize) -> ! {
     let mut next = endpoint.recv();
     loop {
         match next {
-            Ok((_badge, m)) => {
-                let reply = m.map(|w| w.wrapping_add(1));
+            Ok((_badge, [m0, m1, m2, m3, m4])) => {
+                // Word by word, so the reply stays in registers (this loop
+                // is the server side of `ipc_call_reply_roundtrip`).
+                let reply = [
+                    m0.wrapping_add(1),
+                    m1.wrapping_add(1),
+                    m2.wrapping_add(1),
+                    m3.wrapping_add(1),
+                    m4.wrapping_add(1),
+                ];
                 next = endpoint.reply_recv(reply);
             }
             Err(e) => {
