@@ -54,10 +54,21 @@ struct Sched {
     slice_end: Option<u64>,
 }
 
+/// The loaded vCPU with its partition, as the IPC fast path last resolved
+/// them (a cache of `partition::vcpu(loaded)`, valid while `id` is loaded).
+#[derive(Clone, Copy)]
+struct LoadedRefs {
+    id: usize,
+    vcpu: &'static Vcpu,
+    partition: &'static partition::Partition,
+}
+
 struct CpuState {
     sched: CpuLocal<Sched>,
     /// IPC state of this CPU.
     ipc: CpuLocal<IpcCpu>,
+    /// See [`LoadedRefs`].
+    loaded_refs: CpuLocal<Option<LoadedRefs>>,
     /// vCPU whose FP/SIMD state is in the registers.
     fp_owner: AtomicUsize,
     /// vCPU whose state is in the hardware (only this CPU touches it).
@@ -73,6 +84,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
             slice_end: None,
         }),
         ipc: CpuLocal::new(IpcCpu::new()),
+        loaded_refs: CpuLocal::new(None),
         fp_owner: AtomicUsize::new(NONE),
         loaded: AtomicUsize::new(NONE),
         requests: AtomicBool::new(false),
@@ -315,16 +327,8 @@ fn restore(cpu: usize, v: &Vcpu) {
     ctx.vgic.restore(cpu, VTIMER_INTID);
 }
 
-/// Moves the hardware from vCPU `old` to vCPU `new` (distinct): `save` then
-/// `restore`, with the EL1 registers exchanged in one pass.
-fn exchange(cpu: usize, old: &Vcpu, new: &Vcpu) {
-    match partition::partition(new.partition) {
-        Some(p) => exchange_into(cpu, old, new, p),
-        None => save(cpu, old),
-    }
-}
-
-/// [`exchange`] to `new` of partition `p`.
+/// Moves the hardware from vCPU `old` to vCPU `new` (distinct) of partition
+/// `p`: `save` then `restore`, with the EL1 registers exchanged in one pass.
 #[inline(always)]
 fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu, p: &partition::Partition) {
     let (from, to) = (old.ctx(), new.ctx());
@@ -451,12 +455,21 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
     let current = st.loaded.load(Ordering::Relaxed);
     let switched = current != id;
     if switched {
-        match partition::vcpu(current) {
-            Some(old) => exchange(cpu, old, v),
-            None => restore(cpu, v),
+        let p = partition::partition(v.partition);
+        match (partition::vcpu(current), p) {
+            (Some(old), Some(p)) => exchange_into(cpu, old, v, p),
+            (Some(old), None) => save(cpu, old),
+            (None, _) => restore(cpu, v),
         }
         arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
+        st.loaded_refs.with(|r| {
+            *r = p.map(|partition| LoadedRefs {
+                id,
+                vcpu: v,
+                partition,
+            })
+        });
     }
     let regs = &mut v.ctx().regs as *mut GuestRegs;
     this_cpu().set_current_regs(regs);
@@ -500,35 +513,65 @@ fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
 /// (both homed here) for an IPC call or reply: `from` blocks, `to` runs now,
 /// without a scheduling decision; time slices and timers stay as they were.
 #[inline(always)]
-fn hand_over(percpu: &PerCpu, from: (usize, &'static Vcpu), to: ipc::Handoff) -> *mut GuestRegs {
+fn hand_over(
+    percpu: &PerCpu,
+    st: &CpuState,
+    from: (usize, &'static Vcpu),
+    to: ipc::Handoff,
+) -> *mut GuestRegs {
     let cpu = percpu.index();
-    let st = state(cpu);
     st.sched.with(|s| s.queue.hand_over(from.0, to.id));
     exchange_into(cpu, from.1, to.vcpu, to.partition);
     arm_fp_trap(cpu, to.id);
     st.loaded.store(to.id, Ordering::Relaxed);
+    st.loaded_refs.with(|r| {
+        *r = Some(LoadedRefs {
+            id: to.id,
+            vcpu: to.vcpu,
+            partition: to.partition,
+        })
+    });
     let regs = &mut to.vcpu.ctx().regs as *mut GuestRegs;
     percpu.set_current_regs(regs);
     regs
 }
 
-/// The IPC fast path (`ipc::fast`) for the hypercall in `regs`, if it
-/// applies: no request is pending for this CPU, the call is made with
-/// `HVC #0`, and its common case holds. Returns the registers of the vCPU
-/// that runs next.
+/// The loaded vCPU and its partition, from the cache when it is current.
 #[inline(always)]
-fn ipc_fast_path(percpu: &PerCpu, regs: &GuestRegs) -> Option<*mut GuestRegs> {
-    let fid = regs.x[0] as u32;
+fn loaded_refs(st: &CpuState, system: &'static partition::System) -> Option<LoadedRefs> {
+    let id = st.loaded.load(Ordering::Relaxed);
+    st.loaded_refs.with(|cached| {
+        if let Some(refs) = cached.filter(|r| r.id == id) {
+            return Some(refs);
+        }
+        let vcpu = system.vcpus.get(id)?;
+        let partition = system.partitions.get(vcpu.partition)?;
+        let refs = LoadedRefs {
+            id,
+            vcpu,
+            partition,
+        };
+        *cached = Some(refs);
+        Some(refs)
+    })
+}
+
+/// The IPC fast path (`ipc::fast`) for the hypercall `call` of the loaded
+/// vCPU, if it applies: no request is pending for this CPU, the call is made
+/// with `HVC #0`, and its common case holds. Returns the registers of the
+/// vCPU that runs next.
+#[inline(always)]
+fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs> {
     let st = state(percpu.index());
     if kernel_core::esr::hvc_immediate(ESR_EL2.get()) != 0 || st.requests.load(Ordering::Acquire) {
         return None;
     }
     let system = partition::system();
-    let id = st.loaded.load(Ordering::Relaxed);
-    let v = system.vcpus.get(id)?;
-    let p = system.partitions.get(v.partition)?;
-    let next = st.ipc.with(|ipc| ipc::fast(system, ipc, id, v, p, fid))?;
-    Some(hand_over(percpu, (id, v), next))
+    let from = loaded_refs(st, system)?;
+    let next = st
+        .ipc
+        .with(|ipc| ipc::fast(system, ipc, from.id, from.vcpu, from.partition, call))?;
+    Some(hand_over(percpu, st, (from.id, from.vcpu), next))
 }
 
 /// Enters the scheduler on this CPU for the first time; never returns.
@@ -576,13 +619,17 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
 }
 
 /// Entry from the vectors for a hypercall whose function id is one of the
-/// IPC calls from CALL to REPLY_RECV (the vectors test that, so other calls
-/// do not pay for it): the IPC fast path, or `rust_hvc_trap`.
+/// IPC calls from CALL to REPLY_RECV, `index` = function id - CALL (the
+/// vectors test that, so other calls do not pay for it): the IPC fast path,
+/// or `rust_hvc_trap`.
 #[no_mangle]
-extern "C" fn rust_ipc_trap(regs: *mut GuestRegs) -> HvcReturn {
-    let percpu = this_cpu();
-    // SAFETY: as in `rust_hvc_trap`; the reference ends before it is called.
-    if let Some(next) = ipc_fast_path(percpu, unsafe { &*regs }) {
+extern "C" fn rust_ipc_trap(regs: *mut GuestRegs, index: u32) -> HvcReturn {
+    let call = match index {
+        0 => Some(ipc::FastCall::Call),
+        2 => Some(ipc::FastCall::ReplyRecv),
+        _ => None,
+    };
+    if let Some(next) = call.and_then(|c| ipc_fast_path(this_cpu(), c)) {
         return HvcReturn {
             next,
             trapped: regs as usize,

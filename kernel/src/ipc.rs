@@ -28,6 +28,15 @@ fn set(regs: &mut GuestRegs, values: &[u64]) {
     }
 }
 
+/// The calls the IPC fast path takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastCall {
+    /// `CALL`.
+    Call,
+    /// `REPLY_RECV`.
+    ReplyRecv,
+}
+
 /// Where the IPC fast path hands the CPU: the vCPU that runs next, with its
 /// partition.
 pub struct Handoff {
@@ -56,11 +65,11 @@ pub fn fast(
     id: usize,
     v: &Vcpu,
     p: &Partition,
-    fid: u32,
+    call: FastCall,
 ) -> Option<Handoff> {
     let ctx = v.ctx();
     let slot = ctx.regs.x[1];
-    if fid == ipc::CALL {
+    if call == FastCall::Call {
         let cap = p
             .caps
             .lookup(slot, ObjectKind::Endpoint, rights::CALL)
@@ -81,9 +90,6 @@ pub fn fast(
             vcpu: server,
             partition: server_partition,
         });
-    }
-    if fid != ipc::REPLY_RECV {
-        return None;
     }
     let cap = p
         .caps
@@ -268,48 +274,60 @@ fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
 
 /// [`complete`] but for making it runnable: false if `caller` was not
 /// waiting for a reply.
+#[inline(always)]
 fn finish_wait(
     caller_id: usize,
     caller: &Vcpu,
     reply: Result<[u64; ipc::MESSAGE_WORDS], Error>,
 ) -> bool {
     let ctx = caller.ctx();
-    match core::mem::take(&mut ctx.ipc) {
-        IpcWait::Call { .. } => match reply {
-            Ok(w) => set(&mut ctx.regs, &[OK, w[0], w[1], w[2], w[3], w[4]]),
-            Err(e) => set(&mut ctx.regs, &[err(e)]),
-        },
-        IpcWait::Mmio {
-            device,
-            access,
-            register,
-            sign_extend,
-            sixty_four,
-            ..
-        } => {
-            let w = reply.unwrap_or_default();
-            if !access.write && register != 31 {
-                ctx.regs.x[usize::from(register)] = kernel_core::esr::loaded_register_value(
-                    w[0],
-                    access.size,
-                    sign_extend,
-                    sixty_four,
-                );
+    match ctx.ipc {
+        IpcWait::Call { .. } => {
+            ctx.ipc = IpcWait::None;
+            match reply {
+                Ok(w) => set(&mut ctx.regs, &[OK, w[0], w[1], w[2], w[3], w[4]]),
+                Err(e) => set(&mut ctx.regs, &[err(e)]),
             }
-            ctx.regs.elr += 4;
-            let virq = partition::partition(caller.partition)
-                .and_then(|p| p.devices.get(usize::from(device)))
-                .map_or(0, |d| d.virq);
-            if virq != 0 {
-                cpu::set_virq_line(caller_id, caller, virq, w[1] != 0);
-            }
+            true
         }
-        other => {
-            ctx.ipc = other;
-            return false;
+        IpcWait::Mmio { .. } => {
+            finish_device_access(caller_id, caller, reply.unwrap_or_default());
+            true
+        }
+        _ => false,
+    }
+}
+
+/// [`finish_wait`] of a device access: a load gets the value (truncated and
+/// sign-extended as its syndrome said), the guest steps over the access, and
+/// the device's interrupt line takes the level the reply gives.
+#[inline(never)]
+fn finish_device_access(caller_id: usize, caller: &Vcpu, w: [u64; ipc::MESSAGE_WORDS]) {
+    let ctx = caller.ctx();
+    let IpcWait::Mmio {
+        device,
+        access,
+        register,
+        sign_extend,
+        sixty_four,
+        ..
+    } = core::mem::take(&mut ctx.ipc)
+    else {
+        return;
+    };
+    if !access.write && register != 31 {
+        if let Some(x) = ctx.regs.x.get_mut(usize::from(register)) {
+            *x =
+                kernel_core::esr::loaded_register_value(w[0], access.size, sign_extend, sixty_four);
         }
     }
-    true
+    ctx.regs.elr += 4;
+    let virq = partition::partition(caller.partition)
+        .and_then(|p| p.devices.get(usize::from(device)))
+        .map_or(0, |d| d.virq);
+    if virq != 0 {
+        cpu::set_virq_line(caller_id, caller, virq, w[1] != 0);
+    }
 }
 
 /// A stage-2 abort at `ipa` (syndrome `da`) inside one of `p`'s emulated

@@ -241,7 +241,7 @@ hvc_entry:
 2:  str     x6, [x0, #48]
     str     x18, [x0, #144]
     stp     x29, x30, [x0, #232]
-    HVC_ENTRY_TAIL
+    HVC_ENTRY_TAIL                  // keeps w1 = function id - CALL
     bl      rust_ipc_trap
 3:  cbnz    x1, 1f
     RESTORE_CALLER_SAVED x0
