@@ -598,7 +598,7 @@ impl VgicState {
     /// between services and guests with no interrupt in flight — moves only
     /// the control registers (VMCR, active priorities).
     pub fn switch(&mut self, next: &VgicState, cpu: usize, vtimer_ppi: u32) {
-        if next.live == 0 && is_v3() {
+        if next.live == 0 && !next.vtimer_active && is_v3() {
             let empty = read_sysreg!("ich_elrsr_el2") as u16;
             let all = ALL_LRS.load(Ordering::Relaxed);
             if empty & all == all {
