@@ -200,7 +200,7 @@ fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
                 .and_then(|p| p.devices.get(usize::from(device)))
                 .map_or(0, |d| d.virq);
             if virq != 0 {
-                cpu::set_virq_line(caller_id, caller, virq, w[1] != 0);
+                crate::vgic::set_device_line(caller, virq, w[1] != 0);
             }
         }
         other => {
@@ -230,22 +230,11 @@ pub fn device_abort(
     if !da.isv {
         return Some(Err("access to an emulated device with no valid syndrome (a load/store pair, writeback or SIMD access)"));
     }
-    let value = if da.write && da.register != 31 {
-        v.ctx().regs.x[usize::from(da.register)]
-    } else {
-        0
-    };
-    let size = da.access_size_bytes;
-    let masked = if size >= 8 {
-        value
-    } else {
-        value & ((1u64 << (u32::from(size) * 8)) - 1)
-    };
     let access = Access {
         write: da.write,
-        size,
+        size: da.access_size_bytes,
         offset: ipa - device.ipa,
-        value: masked,
+        value: stored_value(v, &da),
         vcpu: v.index as u32,
     };
     let wait = IpcWait::Mmio {
@@ -261,6 +250,25 @@ pub fn device_abort(
         send(id, v, device.endpoint, wait, WhenDown::Wait)
             .map_err(|_| "its device's service has no context on this CPU"),
     )
+}
+
+/// The value a trapped store writes: its source register (XZR reads 0) cut
+/// to the access size; 0 for a load.
+pub fn stored_value(v: &Vcpu, da: &DataAbort) -> u64 {
+    if !da.write {
+        return 0;
+    }
+    let value = v
+        .ctx()
+        .regs
+        .x
+        .get(usize::from(da.register))
+        .copied()
+        .unwrap_or(0);
+    match da.access_size_bytes {
+        8.. => value,
+        size => value & ((1u64 << (u32::from(size) * 8)) - 1),
+    }
 }
 
 /// vCPU `id` left its CPU for good: tidy its IPC ties. A caller it was
