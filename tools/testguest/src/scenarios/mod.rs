@@ -14,6 +14,7 @@ mod ping;
 mod power;
 mod smp;
 mod ticks;
+mod vgic;
 mod virq_latency;
 
 /// A scenario runs until it powers the partition off, resets it, or faults.
@@ -23,7 +24,7 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, bench-cpu, bench-virq";
+     bench, bench-ipc, bench-mmio, vgic, bench-cpu, bench-virq";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -53,6 +54,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "mmio" => device::client,
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
+        "vgic" => vgic::run,
         _ => return None,
     };
     Some(scenario)
