@@ -10,6 +10,7 @@ mod ipc;
 mod memtest;
 mod mini_uart;
 mod notify;
+mod passthrough;
 mod ping;
 mod power;
 mod smp;
@@ -24,7 +25,7 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, vgic, bench-cpu, bench-virq";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -55,6 +56,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
         "vgic" => vgic::run,
+        "irq-passthrough" => passthrough::run,
         _ => return None,
     };
     Some(scenario)
