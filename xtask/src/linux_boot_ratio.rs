@@ -111,6 +111,7 @@ pub fn run(
     let markers = Markers {
         wanted: USERSPACE_UP_LINE.to_string(),
         hopeless: vec![
+            format!("partition {:?} faulted", native.partition),
             format!("partition {:?} stopped", native.partition),
             CORE_PANIC.to_string(),
         ],
