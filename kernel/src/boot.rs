@@ -280,7 +280,11 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     for c in machine.cpus.as_slice() {
         let _ = mpidrs.push(c.mpidr);
     }
-    gic::init(gic_frames(machine), mpidrs.as_slice());
+    gic::init(
+        gic_frames(machine),
+        mpidrs.as_slice(),
+        machine.gic.maintenance_irq,
+    );
     percpu::publish_mpidrs(mpidrs.as_slice());
     init_el2_for_guests();
     cpu::init_pmu_counters();
@@ -293,6 +297,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     cpu::register_vcpus(0);
 
     bind_device_interrupts();
+    pass_interrupts_through(&manifest);
     // With a supervisor (the vmm), only it starts: it starts the others.
     // Otherwise every partition starts, all loaded first so they start together.
     let supervisor = objects::objects().supervisor;
@@ -352,6 +357,22 @@ fn bind_device_interrupts() {
             .and_then(|p| system.vcpus.get(p.first_vcpu))
             .map_or(0, |v| v.home);
         gic::enable_spi(n.irq, cpu);
+    }
+}
+
+/// Passes each partition's `[[partition.passthrough]] irq` through to its
+/// virtual GIC (linked with the HW bit; enabled when the guest enables it).
+fn pass_interrupts_through(manifest: &Manifest<'_>) {
+    for p in &partition::system().partitions {
+        for interrupt in manifest.interrupts_of(&p.desc) {
+            if let Err(why) = crate::vgic::attach_passthrough(p, interrupt.intid) {
+                stop_boot(format_args!(
+                    "partition \"{}\": interrupt {} {why}",
+                    p.name(),
+                    interrupt.intid
+                ));
+            }
+        }
     }
 }
 

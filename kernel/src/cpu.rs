@@ -14,8 +14,8 @@ use kernel_core::MAX_CPUS;
 use crate::arch::percpu::{this_cpu, PerCpu};
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
-use crate::partition::{self, IpcWait, PartState, Stats, Vcpu};
-use crate::{gic, ipc, lifecycle, objects, timer, trap};
+use crate::partition::{self, IpcWait, PartState, Vcpu};
+use crate::{gic, ipc, lifecycle, objects, timer, trap, vgic};
 
 /// No vCPU loaded.
 const NONE: usize = usize::MAX;
@@ -162,27 +162,15 @@ pub fn with_ipc<R>(f: impl FnOnce(&mut IpcCpu) -> R) -> R {
     state(this_index()).ipc.with(f)
 }
 
-/// Sets the line of software virtual interrupt `intid` of vCPU `id` (homed
-/// here), whether or not its state is in the hardware.
-pub fn set_virq_line(id: usize, v: &Vcpu, intid: u32, high: bool) {
-    const DEVICE_PRIORITY: u8 = 0xA0;
-    let injected = if state(this_index()).loaded.load(Ordering::Relaxed) == id {
-        gic::set_line(intid, DEVICE_PRIORITY, high)
-    } else {
-        v.ctx().vgic.set_line(intid, DEVICE_PRIORITY, high)
-    };
-    if injected {
-        if let Some(p) = partition::partition(v.partition) {
-            Stats::bump(&p.stats.injected_irqs);
+/// vCPU `id` (homed here) has a pending virtual interrupt in its list
+/// registers: if it waits in WFI (blocked, but not in IPC), it runs again.
+pub fn wake_from_wfi(id: usize, v: &Vcpu) {
+    let waiting_in_wfi = v.ctx().ipc == IpcWait::None;
+    queue(|q| {
+        if waiting_in_wfi && q.state(id) == Some(kernel_core::sched::RunState::Blocked) {
+            q.set_runnable(id);
         }
-        // A vCPU waiting in WFI wakes for its interrupt.
-        let waiting_in_wfi = v.ctx().ipc == IpcWait::None;
-        queue(|q| {
-            if waiting_in_wfi && q.state(id) == Some(kernel_core::sched::RunState::Blocked) {
-                q.set_runnable(id);
-            }
-        });
-    }
+    });
 }
 
 /// Handles requests for vCPUs homed here.
@@ -205,22 +193,22 @@ fn process_requests(cpu: usize) {
                 .is_some_and(|p| p.ctl.lock().state == PartState::Running);
             if running {
                 if st.loaded.load(Ordering::Relaxed) == id {
+                    // Clear the hardware (list registers, timer) it leaves.
+                    save(cpu, v);
                     st.loaded.store(NONE, Ordering::Relaxed);
                 }
                 partition::reset_context(v, entry, context, gic::is_v3());
                 forget_fp(id);
                 *v.power.lock() = Power::On;
+                vgic::vcpu_started(id, v);
                 queue(|q| q.set_runnable(id));
             }
         }
         if pending.notified {
             ipc::notified(id, v);
         }
-        let mut virqs = pending.virqs;
-        while virqs != 0 {
-            let bit = virqs.trailing_zeros();
-            virqs &= virqs - 1;
-            set_virq_line(id, v, 32 + bit, true);
+        if pending.vgic_sync {
+            vgic::sync(id, v);
         }
     }
 }
@@ -229,6 +217,9 @@ fn process_requests(cpu: usize) {
 /// partition.
 pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
     let st = state(cpu);
+    // Its list registers go back into the model, where what was pending
+    // stays pending for its next start.
+    vgic::vcpu_stopped(id, v);
     if st.loaded.load(Ordering::Relaxed) == id {
         save(cpu, v);
         st.loaded.store(NONE, Ordering::Relaxed);
@@ -353,25 +344,27 @@ pub fn flush_guest_tlb(vttbr: u64) {
 /// fired (time slice or wake-up deadline).
 pub fn handle_irqs(cpu: usize) -> bool {
     let mut timer_fired = false;
+    let maintenance = gic::maintenance_intid();
     while let Some(irq) = gic::ack() {
         match irq.intid {
             VTIMER_INTID => {
                 gic::priority_drop(irq);
-                let target = loaded().and_then(|(_, v)| partition::partition(v.partition));
-                let injected = target.is_some()
-                    && gic::inject(gic::VirtualIrq {
-                        vintid: VTIMER_INTID,
-                        pintid: Some(VTIMER_INTID),
-                        priority: 0xA0,
-                    });
-                if let Some(p) = target.filter(|_| injected) {
-                    Stats::bump(&p.stats.injected_irqs);
+                match loaded() {
+                    // The loaded vCPU's timer: its vGIC holds the physical
+                    // PPI active until the guest's EOI (HW bit).
+                    Some((id, v)) => vgic::timer_fired(id, v),
+                    None => {
+                        // No guest to take it: mask the timer so it cannot storm.
+                        CNTV_CTL_EL0.set(CNTV_CTL_EL0.get() | 0b10);
+                        gic::deactivate(irq);
+                    }
                 }
-                if !injected {
-                    // No guest to take it: mask the timer so it cannot storm.
-                    CNTV_CTL_EL0.set(CNTV_CTL_EL0.get() | 0b10);
-                    gic::deactivate(irq);
-                }
+            }
+            intid if intid == maintenance => {
+                gic::priority_drop(irq);
+                // The sync clears the condition (a level interrupt) first.
+                vgic::maintenance();
+                gic::deactivate(irq);
             }
             HYP_TIMER_INTID => {
                 // Disarm first: the PPI is level-triggered and would be
@@ -383,6 +376,10 @@ pub fn handle_irqs(cpu: usize) -> bool {
             }
             intid => {
                 gic::priority_drop(irq);
+                if vgic::passthrough_fired(intid) {
+                    // Passed through: active until the guest's EOI (HW bit).
+                    continue;
+                }
                 match objects::notification_for_irq(intid) {
                     // A device a partition drives: it stays active (masked)
                     // until the holder's IRQ_ACK.
@@ -470,6 +467,7 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
                 partition,
             })
         });
+        sync_if_needed(id, v);
     }
     let regs = &mut v.ctx().regs as *mut GuestRegs;
     this_cpu().set_current_regs(regs);
@@ -509,6 +507,15 @@ fn direct_switch(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     regs
 }
 
+/// Syncs the list registers of vCPU `id`, just loaded, with the vGIC model
+/// if a maintenance condition was pending when it left.
+#[inline(always)]
+fn sync_if_needed(id: usize, v: &Vcpu) {
+    if core::mem::take(&mut v.ctx().vgic.needs_sync) {
+        vgic::sync(id, v);
+    }
+}
+
 /// Hands this CPU from the loaded vCPU `from` (global id, vCPU) to `to`
 /// (both homed here) for an IPC call or reply: `from` blocks, `to` runs now,
 /// without a scheduling decision; time slices and timers stay as they were.
@@ -524,6 +531,7 @@ fn hand_over(
     exchange_into(cpu, from.1, to.vcpu, to.partition);
     arm_fp_trap(cpu, to.id);
     st.loaded.store(to.id, Ordering::Relaxed);
+    sync_if_needed(to.id, to.vcpu);
     st.loaded_refs.with(|r| {
         *r = Some(LoadedRefs {
             id: to.id,

@@ -1,22 +1,28 @@
 //! The physical interrupt controller as the core uses it — acknowledge, drop
-//! priority, deactivate, SGIs, PPI active state — and the list registers of the
-//! virtual CPU interface, for GICv3 (system registers) and GICv2 (MMIO) behind
-//! one interface.
+//! priority, deactivate, SGIs, PPI active state, passed-through SPIs — and
+//! the virtual CPU interface's registers (list registers, maintenance,
+//! VMCR, active priorities) with their per-vCPU save and restore, for GICv3
+//! (system registers) and GICv2 (MMIO) behind one interface. What goes into
+//! the list registers is decided by `kernel_core::vgic` (see `vgic.rs`).
 
-use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
+use kernel_core::vgic::lr::{self, HCR_ENABLE};
 use kernel_core::MAX_CPUS;
 use platform::{gicv2, gicv3};
 use spin::Once;
 
 use crate::arch::sysreg::{isb, read_sysreg, write_sysreg};
 
+pub use kernel_core::vgic::MAX_LRS;
+
 /// SGI the core uses to make another CPU look at its mailbox.
 pub const SGI_RESCHEDULE: u32 = 1;
 
-/// Most list registers the core uses.
-pub const MAX_LRS: usize = 16;
+/// The virtual CPU interface's maintenance interrupt when the device tree
+/// does not name it: PPI 9 on QEMU `virt` and the Pi 4's GIC-400.
+const DEFAULT_MAINTENANCE_INTID: u32 = 25;
 
 /// An acknowledged interrupt: INTID plus the raw IAR value to hand back.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +76,8 @@ struct Gic {
     mpidrs: [u64; MAX_CPUS],
     /// Each CPU's redistributor, once found (GICv3).
     redists: [AtomicUsize; MAX_CPUS],
+    /// INTID of the maintenance interrupt.
+    maintenance: u32,
 }
 
 static GIC: Once<Gic> = Once::new();
@@ -84,8 +92,9 @@ pub fn is_v3() -> bool {
     IS_V3.load(Ordering::Relaxed)
 }
 
-/// Sets up the distributor (boot CPU, once).
-pub fn init(frames: Frames, mpidrs: &[u64]) {
+/// Sets up the distributor (boot CPU, once). `maintenance` is the virtual
+/// CPU interface's maintenance PPI from the device tree, if it names one.
+pub fn init(frames: Frames, mpidrs: &[u64], maintenance: Option<u32>) {
     let mut table = [u64::MAX; MAX_CPUS];
     for (slot, m) in table.iter_mut().zip(mpidrs) {
         *slot = *m;
@@ -125,8 +134,14 @@ pub fn init(frames: Frames, mpidrs: &[u64]) {
             cpu_masks: [const { AtomicU8::new(0) }; MAX_CPUS],
             mpidrs: table,
             redists: [const { AtomicUsize::new(0) }; MAX_CPUS],
+            maintenance: maintenance.unwrap_or(DEFAULT_MAINTENANCE_INTID),
         }
     });
+}
+
+/// INTID of the virtual CPU interface's maintenance interrupt.
+pub fn maintenance_intid() -> u32 {
+    gic().map_or(DEFAULT_MAINTENANCE_INTID, |g| g.maintenance)
 }
 
 fn redistributor(g: &Gic, cpu: usize) -> Option<gicv3::Redistributor> {
@@ -148,10 +163,13 @@ fn redistributor(g: &Gic, cpu: usize) -> Option<gicv3::Redistributor> {
     Some(found)
 }
 
-/// Per-CPU setup: CPU interface with EOImode = 1, the core's PPIs enabled,
-/// the virtual interface enabled.
+/// Per-CPU setup: CPU interface with EOImode = 1, the core's PPIs and the
+/// maintenance interrupt enabled, the virtual interface enabled with every
+/// list register empty (their reset values are UNKNOWN).
 pub fn init_cpu(cpu: usize, ppis: &[u32]) {
     let Some(g) = gic() else { return };
+    let maintenance = [g.maintenance];
+    let ppis = ppis.iter().chain(&maintenance);
     let lrs = match &g.ctrl {
         Controller::V2 { gicd, gicc, gich } => {
             let mask = gicd.init_cpu();
@@ -162,7 +180,7 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
                 gicd.enable(p, 0);
             }
             gicc.init();
-            gich.set_hcr(1); // GICH_HCR.En
+            gich.set_hcr(HCR_ENABLE as u32);
             gich.list_registers().min(MAX_LRS)
         }
         Controller::V3 { .. } => {
@@ -181,12 +199,14 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
             write_sysreg!("icc_ctlr_el1", 1 << 1);
             write_sysreg!("icc_igrpen1_el1", 1);
             isb();
-            ICH_HCR_EL2.set(1); // En
+            ICH_HCR_EL2.set(HCR_ENABLE);
             ((ICH_VTR_EL2.get() & 0x1f) as usize + 1).min(MAX_LRS)
         }
     };
     LR_COUNT.store(lrs as u8, Ordering::Release);
-    ALL_LRS.store(((1u32 << lrs) - 1) as u16, Ordering::Release);
+    for n in 0..lrs {
+        write_lr(n, 0);
+    }
 }
 
 /// Acknowledges the highest-priority pending physical interrupt.
@@ -238,6 +258,46 @@ pub fn enable_spi(intid: u32, cpu: usize) {
                 gicd.enable_spi(intid, mpidr);
             }
         }
+    }
+}
+
+/// Enables or disables SPI `intid` at the distributor (a passed-through SPI
+/// follows its guest's virtual enable).
+pub fn set_spi_enabled(intid: u32, enabled: bool) {
+    let Some(g) = gic() else { return };
+    match &g.ctrl {
+        Controller::V2 { gicd, .. } => gicd.irqs().set_enabled(intid, enabled),
+        Controller::V3 { gicd, .. } => gicd.irqs().set_enabled(intid, enabled),
+    }
+}
+
+/// Gives SPI `intid` the core's group and priority and routes it to logical
+/// CPU `cpu`, leaving it enabled or not.
+pub fn route_spi(intid: u32, cpu: usize) {
+    let Some(g) = gic() else { return };
+    match &g.ctrl {
+        Controller::V2 { gicd, .. } => {
+            let mask = g
+                .cpu_masks
+                .get(cpu)
+                .map_or(1, |m| m.load(Ordering::Acquire).max(1));
+            gicd.irqs().set_targets(intid, mask);
+            gicd.irqs().set_priority(intid, gicv2::DEFAULT_PRIORITY);
+        }
+        Controller::V3 { gicd, .. } => {
+            if let Some(&mpidr) = g.mpidrs.get(cpu) {
+                gicd.configure_spi(intid, mpidr);
+            }
+        }
+    }
+}
+
+/// Makes SPI `intid` edge-triggered or level-sensitive.
+pub fn set_spi_edge(intid: u32, edge: bool) {
+    let Some(g) = gic() else { return };
+    match &g.ctrl {
+        Controller::V2 { gicd, .. } => gicd.irqs().set_edge(intid, edge),
+        Controller::V3 { gicd, .. } => gicd.irqs().set_edge(intid, edge),
     }
 }
 
@@ -306,32 +366,6 @@ pub fn set_ppi_active(cpu: usize, intid: u32, active: bool) {
     }
 }
 
-/// The virtual CPU interface state of one vCPU: list registers and the
-/// control registers the guest changes (VMCR, active priorities).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct VgicState {
-    lrs: [u64; MAX_LRS],
-    /// Bit n set when `lrs[n]` holds an interrupt.
-    live: u16,
-    vmcr: u64,
-    apr0: u64,
-    apr1: u64,
-    /// Was the physical virtual-timer PPI active (HW-linked, not yet
-    /// deactivated by the guest) when this vCPU was switched out?
-    pub vtimer_active: bool,
-}
-
-/// An interrupt to put in a list register.
-#[derive(Clone, Copy, Debug)]
-pub struct VirtualIrq {
-    /// INTID the guest sees.
-    pub vintid: u32,
-    /// Physical INTID the guest's EOI deactivates (HW bit), if any.
-    pub pintid: Option<u32>,
-    /// Priority (8-bit; GICv2 keeps the top 5 bits).
-    pub priority: u8,
-}
-
 /// Number of list registers, the same on every CPU; set by `init_cpu`.
 static LR_COUNT: AtomicU8 = AtomicU8::new(0);
 
@@ -339,10 +373,8 @@ static LR_COUNT: AtomicU8 = AtomicU8::new(0);
 /// from the controller behind its `Once`).
 static IS_V3: AtomicBool = AtomicBool::new(false);
 
-/// Bit n set for each list register n (`LR_COUNT` as a mask).
-static ALL_LRS: AtomicU16 = AtomicU16::new(0);
-
-fn lrs() -> usize {
+/// Number of list registers the hardware has (at most [`MAX_LRS`]).
+pub fn lr_count() -> usize {
     usize::from(LR_COUNT.load(Ordering::Acquire)).min(MAX_LRS)
 }
 
@@ -404,9 +436,58 @@ fn write_lr(n: usize, v: u64) {
     }
 }
 
-/// Bitmap of the list registers in use on this CPU.
-fn live_lrs() -> u16 {
-    let mask = ((1u32 << lrs()) - 1) as u16;
+/// The list-register encoding of this machine's GIC.
+pub fn version() -> kernel_core::vgic::Version {
+    if is_v3() {
+        kernel_core::vgic::Version::V3
+    } else {
+        kernel_core::vgic::Version::V2
+    }
+}
+
+/// Reads this CPU's list registers (the loaded vCPU's) into `lrs`.
+pub fn read_lrs(lrs: &mut [u64]) {
+    for (n, slot) in lrs.iter_mut().enumerate().take(lr_count()) {
+        *slot = read_lr(n);
+    }
+}
+
+/// Writes this CPU's list registers and the maintenance controls (an
+/// `ICH_HCR_EL2` / `GICH_HCR` value) for the loaded vCPU.
+pub fn write_lrs(lrs: &[u64], hcr: u64) {
+    for (n, value) in lrs.iter().enumerate().take(lr_count()) {
+        write_lr(n, *value);
+    }
+    write_hcr(hcr);
+}
+
+fn write_hcr(hcr: u64) {
+    match gic().map(|g| &g.ctrl) {
+        Some(Controller::V2 { gich, .. }) => gich.set_hcr(hcr as u32),
+        Some(Controller::V3 { .. }) => ICH_HCR_EL2.set(hcr),
+        None => {}
+    }
+}
+
+/// Turns off maintenance requests while no vCPU is loaded (an underflow
+/// request would fire with the registers empty).
+pub fn quiet_maintenance() {
+    write_hcr(HCR_ENABLE);
+}
+
+/// ICH_MISR_EL2 / GICH_MISR: nonzero when a maintenance condition holds.
+fn maintenance_status() -> u32 {
+    match gic().map(|g| &g.ctrl) {
+        Some(Controller::V2 { gich, .. }) => gich.misr(),
+        Some(Controller::V3 { .. }) => read_sysreg!("ich_misr_el2") as u32,
+        None => 0,
+    }
+}
+
+/// Bitmap of the list registers the hardware says hold something (the
+/// complement of ICH_ELRSR_EL2 / GICH_ELRSR0).
+fn occupied_lrs() -> u16 {
+    let mask = ((1u32 << lr_count()) - 1) as u16;
     let empty = match gic().map(|g| &g.ctrl) {
         Some(Controller::V2 { gich, .. }) => gich.empty_lrs() as u16,
         Some(Controller::V3 { .. }) => read_sysreg!("ich_elrsr_el2") as u16,
@@ -415,160 +496,92 @@ fn live_lrs() -> u16 {
     !empty & mask
 }
 
-/// State bits of a list register: 0 = invalid (GICv3 [63:62], GICv2 [29:28]).
-fn lr_state(v: u64) -> u64 {
-    if is_v3() {
-        v >> 62
-    } else {
-        (v >> 28) & 0b11
-    }
-}
-
-fn lr_vintid(v: u64) -> u32 {
-    if is_v3() {
-        v as u32
-    } else {
-        (v & 0x3ff) as u32
-    }
-}
-
-/// Encodes a pending list-register entry. GICv3 (ICH_LR<n>_EL2, §12.5.8):
-/// State [63:62] = pending, HW [61], Group [60] = 1, Priority [55:48],
-/// pINTID [44:32], vINTID [31:0]. GICv2 (GICH_LR<n>, §5.3.8): HW [31],
-/// Grp1 [30] = 0 (guests on GICv2 take Group 0 as IRQ), State [29:28],
-/// Priority [27:23], PhysicalID [19:10], VirtualID [9:0].
-fn encode_lr(irq: VirtualIrq) -> u64 {
-    if is_v3() {
-        let mut v = 0b01 << 62 | 1 << 60 | u64::from(irq.priority) << 48 | u64::from(irq.vintid);
-        if let Some(p) = irq.pintid {
-            v |= 1 << 61 | u64::from(p & 0x1fff) << 32;
-        }
-        v
-    } else {
-        let mut v = 0b01 << 28 | u64::from(irq.priority >> 3) << 23 | u64::from(irq.vintid & 0x3ff);
-        if let Some(p) = irq.pintid {
-            v |= 1 << 31 | u64::from(p & 0x3ff) << 10;
-        }
-        v
-    }
-}
-
-/// Puts `irq` in a free list register of the running vCPU. False if every
-/// list register is busy or the interrupt is already listed.
-pub fn inject(irq: VirtualIrq) -> bool {
-    let n = lrs();
-    let mut free = None;
-    for i in 0..n {
-        let v = read_lr(i);
-        if lr_state(v) == 0 {
-            free.get_or_insert(i);
-        } else if lr_vintid(v) == irq.vintid {
-            return false;
-        }
-    }
-    match free {
-        Some(i) => {
-            write_lr(i, encode_lr(irq));
-            true
-        }
-        None => false,
-    }
-}
-
-/// New list-register value for a level change of a software interrupt, or
-/// `None` to leave it: raising makes it pending (keeping an active state),
-/// lowering withdraws a pending state the guest has not acknowledged yet.
-fn relevel(lr: u64, high: bool) -> Option<u64> {
-    let state = lr_state(lr);
-    let (shift, mask) = if is_v3() {
-        (62, 0b11u64 << 62)
-    } else {
-        (28, 0b11u64 << 28)
-    };
-    let new_state = match (state, high) {
-        (0b10, true) => 0b11,
-        (0b01, false) => 0b00,
-        (0b11, false) => 0b10,
-        _ => return None,
-    };
-    Some((lr & !mask) | new_state << shift)
-}
-
-/// Sets the line of software (non-HW) virtual interrupt `vintid` on the
-/// loaded vCPU. Returns true if it was newly made pending.
-pub fn set_line(vintid: u32, priority: u8, high: bool) -> bool {
-    for i in 0..lrs() {
-        let v = read_lr(i);
-        if lr_state(v) != 0 && lr_vintid(v) == vintid {
-            if let Some(new) = relevel(v, high) {
-                write_lr(i, new);
-                return high;
-            }
-            return false;
-        }
-    }
-    high && inject(VirtualIrq {
-        vintid,
-        pintid: None,
-        priority,
-    })
-}
-
 /// True if any list register of the running vCPU holds a pending interrupt
 /// (a WFI must then not block).
 pub fn has_pending() -> bool {
-    (0..lrs()).any(|i| lr_state(read_lr(i)) & 0b01 != 0)
+    let version = version();
+    (0..lr_count()).any(|n| lr::state(version, read_lr(n)).pending)
+}
+
+/// The virtual CPU interface state of one vCPU while it is not loaded: the
+/// list registers the model filled, the maintenance controls, and the
+/// control registers the guest changes (VMCR, active priorities).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VgicState {
+    lrs: [u64; MAX_LRS],
+    /// Bit n set when `lrs[n]` may hold an interrupt (the others are 0).
+    live: u16,
+    /// ICH_HCR_EL2 / GICH_HCR for this vCPU (En, UIE); 0 reads as En alone.
+    hcr: u64,
+    vmcr: u64,
+    apr0: u64,
+    apr1: u64,
+    /// Was the physical virtual-timer PPI active (HW-linked, not yet
+    /// deactivated by the guest) when this vCPU was switched out?
+    pub vtimer_active: bool,
+    /// The model holds the physical timer PPI active for this vCPU without
+    /// a list register linking it (see `Rebuilt::private_hw_held`).
+    pub timer_held: bool,
+    /// A maintenance condition held when it was switched out: sync its list
+    /// registers with the model when it is loaded again.
+    pub needs_sync: bool,
 }
 
 impl VgicState {
-    /// As [`set_line`], on a vCPU that is not loaded (its saved state).
-    pub fn set_line(&mut self, vintid: u32, priority: u8, high: bool) -> bool {
-        let n = lrs();
-        // Only live entries mean anything; the others are stale.
-        let live = |i: usize| self.live & (1 << i) != 0;
-        for i in 0..n {
-            let v = self.lrs[i];
-            if live(i) && lr_state(v) != 0 && lr_vintid(v) == vintid {
-                if let Some(new) = relevel(v, high) {
-                    self.lrs[i] = new;
-                    if lr_state(new) == 0 {
-                        self.live &= !(1 << i);
-                    }
-                    return high;
-                }
-                return false;
+    /// The list registers as saved (0 for those that hold nothing).
+    pub fn saved_lrs(&self, lrs: &mut [u64]) {
+        for (n, slot) in lrs.iter_mut().enumerate() {
+            *slot = if self.live & (1 << n) != 0 {
+                self.lrs.get(n).copied().unwrap_or(0)
+            } else {
+                0
+            };
+        }
+    }
+
+    /// Records the list-register contents and maintenance controls a sync
+    /// produced (for a loaded vCPU, also written to the hardware).
+    pub fn set_lrs(&mut self, lrs: &[u64], hcr: u64) {
+        self.live = 0;
+        for (n, value) in lrs.iter().enumerate().take(MAX_LRS) {
+            if let Some(slot) = self.lrs.get_mut(n) {
+                *slot = *value;
+            }
+            if *value != 0 {
+                self.live |= 1 << n;
             }
         }
-        if !high {
-            return false;
-        }
-        match (0..n).find(|&i| !live(i) || lr_state(self.lrs[i]) == 0) {
-            Some(i) => {
-                self.lrs[i] = encode_lr(VirtualIrq {
-                    vintid,
-                    pintid: None,
-                    priority,
-                });
-                self.live |= 1 << i;
-                true
-            }
-            None => false,
-        }
+        self.hcr = hcr;
     }
 
     /// Saves the virtual interface of the running vCPU and clears it.
     pub fn save(&mut self, cpu: usize, vtimer_ppi: u32) {
-        // Only list registers in use are read and cleared (ICH_ELRSR_EL2 /
-        // GICH_ELRSR0 name the empty ones): most switches have none.
-        let live = live_lrs();
-        self.live = live;
-        if live != 0 {
-            for i in 0..lrs() {
-                if live & (1 << i) != 0 {
-                    self.lrs[i] = read_lr(i);
-                    write_lr(i, 0);
+        // Only list registers the model filled are read and cleared, and of
+        // those only the ones the hardware says still hold something: most
+        // switches have none, and cost nothing here.
+        if self.live != 0 {
+            if maintenance_status() != 0 {
+                // An EOI or underflow the maintenance interrupt has not told
+                // the core about yet: sync when it comes back.
+                self.needs_sync = true;
+            }
+            let occupied = occupied_lrs() & self.live;
+            for n in 0..lr_count() {
+                if self.live & (1 << n) != 0 {
+                    if let Some(slot) = self.lrs.get_mut(n) {
+                        *slot = if occupied & (1 << n) != 0 {
+                            read_lr(n)
+                        } else {
+                            0
+                        };
+                    }
+                    write_lr(n, 0);
                 }
             }
+            self.live = occupied;
+        }
+        if self.hcr & !HCR_ENABLE != 0 {
+            write_hcr(HCR_ENABLE);
         }
         match gic().map(|g| &g.ctrl) {
             Some(Controller::V2 { gich, .. }) => {
@@ -585,8 +598,8 @@ impl VgicState {
         // A HW-linked timer interrupt keeps the physical PPI active until the
         // guest deactivates it; carry that with the vCPU, not the CPU, so the
         // next vCPU's timer can fire (as KVM does on vcpu_put). With no list
-        // register in use, no injected timer interrupt can be active.
-        self.vtimer_active = live != 0 && ppi_active(cpu, vtimer_ppi);
+        // register in use and none held by the model, it cannot be active.
+        self.vtimer_active = (self.live != 0 || self.timer_held) && ppi_active(cpu, vtimer_ppi);
         if self.vtimer_active {
             set_ppi_active(cpu, vtimer_ppi, false);
         }
@@ -594,27 +607,32 @@ impl VgicState {
 
     /// [`VgicState::save`] of the running vCPU into `self`, then
     /// [`VgicState::restore`] of `next`, for a switch between two vCPUs. The
-    /// common case on GICv3 — no list register in use on either side, as
-    /// between services and guests with no interrupt in flight — moves only
-    /// the control registers (VMCR, active priorities).
+    /// common case on GICv3 — on both sides no list register filled, no
+    /// maintenance interrupt asked for, no timer interrupt held, as between
+    /// services and guests with no interrupt in flight — moves only the
+    /// control registers (VMCR, active priorities): the list registers are
+    /// all empty then, and ICH_HCR_EL2 is at En.
     pub fn switch(&mut self, next: &VgicState, cpu: usize, vtimer_ppi: u32) {
-        if next.live == 0 && !next.vtimer_active && is_v3() {
-            let empty = read_sysreg!("ich_elrsr_el2") as u16;
-            let all = ALL_LRS.load(Ordering::Relaxed);
-            if empty & all == all {
-                self.live = 0;
-                self.vtimer_active = false;
-                self.vmcr = ICH_VMCR_EL2.get();
-                self.apr0 = ICH_AP0R0_EL2.get();
-                self.apr1 = ICH_AP1R0_EL2.get();
-                ICH_VMCR_EL2.set(next.vmcr);
-                ICH_AP0R0_EL2.set(next.apr0);
-                ICH_AP1R0_EL2.set(next.apr1);
-                return;
-            }
+        if self.is_quiet() && next.is_quiet() && !next.vtimer_active && is_v3() {
+            self.vtimer_active = false;
+            self.vmcr = ICH_VMCR_EL2.get();
+            self.apr0 = ICH_AP0R0_EL2.get();
+            self.apr1 = ICH_AP1R0_EL2.get();
+            ICH_VMCR_EL2.set(next.vmcr);
+            ICH_AP0R0_EL2.set(next.apr0);
+            ICH_AP1R0_EL2.set(next.apr1);
+            return;
         }
         self.save(cpu, vtimer_ppi);
         next.restore(cpu, vtimer_ppi);
+    }
+
+    /// Nothing in the list registers or the maintenance controls, and no
+    /// timer interrupt held by the model: `save` and `restore` then only
+    /// move VMCR and the active priorities.
+    #[inline(always)]
+    fn is_quiet(&self) -> bool {
+        self.live == 0 && self.hcr & !HCR_ENABLE == 0 && !self.timer_held
     }
 
     /// Loads this vCPU's virtual interface state.
@@ -622,11 +640,14 @@ impl VgicState {
         // The hardware list registers are all empty here (`save` cleared
         // them): only the live ones need writing, and most switches have none.
         if self.live != 0 {
-            for i in 0..lrs() {
-                if self.live & (1 << i) != 0 {
-                    write_lr(i, self.lrs[i]);
+            for n in 0..lr_count() {
+                if self.live & (1 << n) != 0 {
+                    write_lr(n, self.lrs.get(n).copied().unwrap_or(0));
                 }
             }
+        }
+        if self.hcr & !HCR_ENABLE != 0 {
+            write_hcr(self.hcr);
         }
         match gic().map(|g| &g.ctrl) {
             Some(Controller::V2 { gich, .. }) => {

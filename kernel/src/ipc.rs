@@ -106,7 +106,7 @@ pub fn fast(
     }
     state.reply_and_wait(cap.object as usize, id as u16)?;
     let x = &ctx.regs.x;
-    finish_wait(caller_id, caller, Ok([x[2], x[3], x[4], x[5], x[6]]));
+    finish_wait(caller, Ok([x[2], x[3], x[4], x[5], x[6]]));
     ctx.ipc = IpcWait::Recv {
         endpoint: cap.object,
     };
@@ -267,7 +267,7 @@ fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
     let Some(caller) = partition::vcpu(caller_id) else {
         return;
     };
-    if finish_wait(caller_id, caller, reply) {
+    if finish_wait(caller, reply) {
         cpu::set_runnable(caller_id);
     }
 }
@@ -275,11 +275,7 @@ fn complete(caller_id: usize, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) {
 /// [`complete`] but for making it runnable: false if `caller` was not
 /// waiting for a reply.
 #[inline(always)]
-fn finish_wait(
-    caller_id: usize,
-    caller: &Vcpu,
-    reply: Result<[u64; ipc::MESSAGE_WORDS], Error>,
-) -> bool {
+fn finish_wait(caller: &Vcpu, reply: Result<[u64; ipc::MESSAGE_WORDS], Error>) -> bool {
     let ctx = caller.ctx();
     match ctx.ipc {
         IpcWait::Call { .. } => {
@@ -291,7 +287,7 @@ fn finish_wait(
             true
         }
         IpcWait::Mmio { .. } => {
-            finish_device_access(caller_id, caller, reply.unwrap_or_default());
+            finish_device_access(caller, reply.unwrap_or_default());
             true
         }
         _ => false,
@@ -302,7 +298,7 @@ fn finish_wait(
 /// sign-extended as its syndrome said), the guest steps over the access, and
 /// the device's interrupt line takes the level the reply gives.
 #[inline(never)]
-fn finish_device_access(caller_id: usize, caller: &Vcpu, w: [u64; ipc::MESSAGE_WORDS]) {
+fn finish_device_access(caller: &Vcpu, w: [u64; ipc::MESSAGE_WORDS]) {
     let ctx = caller.ctx();
     let IpcWait::Mmio {
         device,
@@ -326,7 +322,7 @@ fn finish_device_access(caller_id: usize, caller: &Vcpu, w: [u64; ipc::MESSAGE_W
         .and_then(|p| p.devices.get(usize::from(device)))
         .map_or(0, |d| d.virq);
     if virq != 0 {
-        cpu::set_virq_line(caller_id, caller, virq, w[1] != 0);
+        crate::vgic::set_device_line(caller, virq, w[1] != 0);
     }
 }
 
@@ -348,22 +344,11 @@ pub fn device_abort(
     if !da.isv {
         return Some(Err("access to an emulated device with no valid syndrome (a load/store pair, writeback or SIMD access)"));
     }
-    let value = if da.write && da.register != 31 {
-        v.ctx().regs.x[usize::from(da.register)]
-    } else {
-        0
-    };
-    let size = da.access_size_bytes;
-    let masked = if size >= 8 {
-        value
-    } else {
-        value & ((1u64 << (u32::from(size) * 8)) - 1)
-    };
     let access = Access {
         write: da.write,
-        size,
+        size: da.access_size_bytes,
         offset: ipa - device.ipa,
-        value: masked,
+        value: stored_value(v, da),
         vcpu: v.index as u32,
     };
     let wait = IpcWait::Mmio {
@@ -379,6 +364,25 @@ pub fn device_abort(
         send(id, v, device.endpoint, wait, WhenDown::Wait)
             .map_err(|_| "its device's service has no context on this CPU"),
     )
+}
+
+/// The value a trapped store writes: its source register (XZR reads 0) cut
+/// to the access size; 0 for a load.
+pub fn stored_value(v: &Vcpu, da: &DataAbort) -> u64 {
+    if !da.write {
+        return 0;
+    }
+    let value = v
+        .ctx()
+        .regs
+        .x
+        .get(usize::from(da.register))
+        .copied()
+        .unwrap_or(0);
+    match da.access_size_bytes {
+        8.. => value,
+        size => value & ((1u64 << (u32::from(size) * 8)) - 1),
+    }
 }
 
 /// vCPU `id` left its CPU for good: tidy its IPC ties. A caller it was

@@ -20,6 +20,7 @@ mod partition;
 mod sysreg_trap;
 mod timer;
 mod trap;
+mod vgic;
 
 use core::panic::PanicInfo;
 

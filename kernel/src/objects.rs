@@ -115,7 +115,7 @@ pub fn notification_for_irq(intid: u32) -> Option<&'static Notification> {
 }
 
 /// ORs `bits` into a notification: wakes its waiter (on the waiter's home
-/// CPU) and raises its bound guest interrupt.
+/// CPU) and makes its bound guest interrupt pending in the guest's vGIC.
 pub fn signal(n: &Notification, bits: u64) {
     n.word.fetch_or(bits, Ordering::AcqRel);
     if let Some(waiter) = n.waiter.lock().take() {
@@ -124,8 +124,6 @@ pub fn signal(n: &Notification, bits: u64) {
         }
     }
     if let Some((target, intid)) = n.virq {
-        if let Some(v) = partition::partition(target).and_then(|p| partition::vcpu(p.first_vcpu)) {
-            crate::lifecycle::post(v, Request::RaiseVirq(intid));
-        }
+        crate::vgic::ring_doorbell(target, intid);
     }
 }

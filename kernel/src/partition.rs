@@ -22,6 +22,7 @@ use crate::arch::vectors::GuestRegs;
 use crate::console::LineBuffer;
 use crate::gic::VgicState;
 use crate::mm::HeapTables;
+use crate::vgic;
 
 /// Lifecycle state of a partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct Partition {
     pub devices: Vec<DeviceDesc>,
     /// Counters kept by the core, reported by PARTITION_STATUS.
     pub stats: Stats,
+    /// Its virtual GIC: distributor and redistributors.
+    pub vgic: vgic::Model,
     image: &'static [u8],
     dtb: &'static [u8],
     initrd: &'static [u8],
@@ -111,8 +114,10 @@ impl Partition {
     }
 
     /// Zeroes its RAM and copies the pristine image, device tree and initrd in, then
-    /// makes the result visible to a guest starting with caches off.
+    /// makes the result visible to a guest starting with caches off. Its
+    /// virtual GIC goes back to its reset state.
     pub fn load(&self) {
+        vgic::reset(self);
         for r in self
             .regions
             .iter()
@@ -213,8 +218,8 @@ pub enum Request {
     Stop,
     /// A notification it waits on was signalled.
     Notified,
-    /// Make a virtual interrupt pending (a doorbell).
-    RaiseVirq(u32),
+    /// Synchronise its list registers with its partition's virtual GIC.
+    VgicSync,
 }
 
 /// Requests waiting for a vCPU's home CPU, merged.
@@ -226,8 +231,8 @@ pub struct Pending {
     pub stop: bool,
     /// A notification it waits on was signalled.
     pub notified: bool,
-    /// Virtual SPIs 32..160 to make pending, as a bitmap.
-    pub virqs: u128,
+    /// Its virtual GIC has something for it.
+    pub vgic_sync: bool,
 }
 
 impl Pending {
@@ -246,11 +251,7 @@ impl Pending {
                 };
             }
             Request::Notified => self.notified = true,
-            Request::RaiseVirq(intid) => {
-                if let Some(bit) = intid.checked_sub(32).filter(|b| *b < 128) {
-                    self.virqs |= 1 << bit;
-                }
-            }
+            Request::VgicSync => self.vgic_sync = true,
         }
     }
 }
@@ -446,6 +447,7 @@ pub fn build(
             vttbr: s2.root() | vmid << 48,
             first_vcpu,
             vcpu_count: vcpus.len() - first_vcpu,
+            vgic: vgic::new_model(manifest, id, &desc, vcpus.len() - first_vcpu),
             ctl: Mutex::new(PartCtl {
                 state: PartState::Stopped,
                 live: 0,

@@ -127,6 +127,14 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
         ExceptionClass::DataAbortLower => {
             let da = DataAbort::decode(esr);
             let ipa = faulting_ipa();
+            let vgic_access =
+                cpu::loaded().and_then(|(id, _)| crate::vgic::mmio_abort(id, v, p, ipa, esr));
+            if let Some(emulated) = vgic_access {
+                if let Err(why) = emulated {
+                    fault_here(v, p, format_args!("{why}, at IPA {ipa:#x}"));
+                }
+                return None;
+            }
             match cpu::loaded().and_then(|(id, _)| crate::ipc::device_abort(id, v, p, ipa, &da)) {
                 Some(Ok(Effect::SwitchTo(server))) => return Some(server),
                 Some(Ok(_)) => {}
@@ -156,6 +164,9 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
         }
         ExceptionClass::SysReg => {
             if cpu::loaded().is_some_and(|(id, _)| crate::sysreg_trap::handle(id, v, p, esr)) {
+                return None;
+            }
+            if cpu::loaded().is_some_and(|(id, _)| crate::vgic::trapped_sysreg(id, v, p, esr)) {
                 return None;
             }
             let a = esr::SysRegAccess::decode(esr);

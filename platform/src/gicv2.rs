@@ -3,6 +3,8 @@
 
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
+
+pub use crate::gic_irqs::InterruptRegs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
 register_structs! {
@@ -10,19 +12,18 @@ register_structs! {
     pub DistributorRegs {
         (0x000 => ctlr: ReadWrite<u32>),
         (0x004 => typer: ReadOnly<u32>),
-        (0x008 => _r0),
-        (0x080 => igroupr: [ReadWrite<u32>; 32]),
-        (0x100 => isenabler: [ReadWrite<u32>; 32]),
-        (0x180 => icenabler: [ReadWrite<u32>; 32]),
-        (0x200 => _r1),
-        (0x300 => isactiver: [ReadWrite<u32>; 32]),
-        (0x380 => icactiver: [ReadWrite<u32>; 32]),
-        (0x400 => ipriorityr: [ReadWrite<u32>; 255]),
-        (0x7fc => _r2),
-        (0x800 => itargetsr: [ReadWrite<u32>; 255]),
-        (0xbfc => _r3),
+        (0x008 => iidr: ReadOnly<u32>),
+        (0x00c => _r0),
+        (0x080 => irqs: InterruptRegs),
+        (0xd00 => _r4),
         (0xf00 => sgir: WriteOnly<u32>),
-        (0xf04 => @END),
+        (0xf04 => _r5),
+        (0xf10 => cpendsgir: [ReadWrite<u8>; 16]),
+        (0xf20 => spendsgir: [ReadWrite<u8>; 16]),
+        (0xf30 => _r6),
+        (0xfe8 => icpidr2: ReadOnly<u32>),
+        (0xfec => _r7),
+        (0x1000 => @END),
     }
 }
 
@@ -87,54 +88,112 @@ impl Distributor {
     /// Per-CPU part: gives SGIs/PPIs the default priority, all disabled.
     /// Returns this CPU's interface mask (GICD_ITARGETSR0 reads it, §4.3.12).
     pub fn init_cpu(&self) -> u8 {
-        let r = self.regs();
-        r.icenabler[0].set(u32::MAX);
-        let p = u32::from(DEFAULT_PRIORITY);
-        for reg in r.ipriorityr.iter().take(8) {
-            reg.set(p | p << 8 | p << 16 | p << 24);
+        let irqs = self.irqs();
+        irqs.disable_all(0);
+        for intid in 0..32 {
+            irqs.set_priority(intid, DEFAULT_PRIORITY);
         }
-        (r.itargetsr[0].get() & 0xff) as u8
+        self.cpu_mask()
+    }
+
+    /// The per-interrupt registers.
+    pub fn irqs(&self) -> &InterruptRegs {
+        &self.regs().irqs
+    }
+
+    /// This CPU's interface mask: the byte GICD_ITARGETSR0..7 read as
+    /// (banked, §4.3.12).
+    pub fn cpu_mask(&self) -> u8 {
+        self.irqs().targets(0)
     }
 
     /// Enables interrupt `intid` (SGI/PPI: on this CPU; SPI: targeted at `cpu_mask`).
     pub fn enable(&self, intid: u32, cpu_mask: u8) {
-        let r = self.regs();
-        let i = intid as usize;
+        let irqs = self.irqs();
         if intid >= 32 {
-            if let (Some(t), Some(p)) = (r.itargetsr.get(i / 4), r.ipriorityr.get(i / 4)) {
-                let shift = (intid % 4) * 8;
-                t.set((t.get() & !(0xff << shift)) | u32::from(cpu_mask) << shift);
-                p.set((p.get() & !(0xff << shift)) | u32::from(DEFAULT_PRIORITY) << shift);
-            }
+            irqs.set_targets(intid, cpu_mask);
+            irqs.set_priority(intid, DEFAULT_PRIORITY);
         }
-        if let Some(e) = r.isenabler.get(i / 32) {
-            e.set(1 << (intid % 32));
+        irqs.set_enabled(intid, true);
+    }
+
+    /// GICD_TYPER: ITLinesNumber [4:0], CPUNumber [7:5], SecurityExtn [10].
+    pub fn typer(&self) -> u32 {
+        self.regs().typer.get()
+    }
+
+    /// GICD_IIDR.
+    pub fn iidr(&self) -> u32 {
+        self.regs().iidr.get()
+    }
+
+    /// ICPIDR2: ArchRev in bits [7:4].
+    pub fn pidr2(&self) -> u32 {
+        self.regs().icpidr2.get()
+    }
+
+    /// GICD_CTLR.
+    pub fn ctlr(&self) -> u32 {
+        self.regs().ctlr.get()
+    }
+
+    /// Writes GICD_CTLR.
+    pub fn set_ctlr(&self, value: u32) {
+        self.regs().ctlr.set(value);
+    }
+
+    /// The source CPUs SGI `sgi` is pending from on this CPU (SPENDSGIR).
+    pub fn sgi_sources(&self, sgi: u32) -> u8 {
+        self.regs()
+            .spendsgir
+            .get(sgi as usize)
+            .map_or(0, |reg| reg.get())
+    }
+
+    /// Clears SGI `sgi`'s pending state from the sources in `mask` (CPENDSGIR).
+    pub fn clear_sgi_sources(&self, sgi: u32, mask: u8) {
+        if let Some(reg) = self.regs().cpendsgir.get(sgi as usize) {
+            reg.set(mask);
         }
     }
 
     /// Is `intid` active (banked per CPU for SGIs/PPIs)?
     pub fn is_active(&self, intid: u32) -> bool {
-        self.regs()
-            .isactiver
-            .get(intid as usize / 32)
-            .is_some_and(|r| r.get() & (1 << (intid % 32)) != 0)
+        self.irqs().is_active(intid)
     }
 
     /// Sets or clears the active state of `intid`.
     pub fn set_active(&self, intid: u32, active: bool) {
-        let r = self.regs();
-        let bank = if active { &r.isactiver } else { &r.icactiver };
-        if let Some(reg) = bank.get(intid as usize / 32) {
-            reg.set(1 << (intid % 32));
-        }
+        self.irqs().set_active(intid, active);
     }
 
     /// Sends SGI `sgi` to the CPU interfaces in `target_mask` (GICD_SGIR, §4.3.15).
     pub fn send_sgi(&self, sgi: u32, target_mask: u8) {
+        self.send_sgi_to(sgi, SgiTargets::List(target_mask));
+    }
+
+    /// Sends SGI `sgi` as GICD_SGIR.TargetListFilter says.
+    pub fn send_sgi_to(&self, sgi: u32, targets: SgiTargets) {
+        let (filter, list) = match targets {
+            SgiTargets::List(mask) => (0b00, mask),
+            SgiTargets::Others => (0b01, 0),
+            SgiTargets::ThisCpu => (0b10, 0),
+        };
         self.regs()
             .sgir
-            .set(u32::from(target_mask) << 16 | (sgi & 0xf));
+            .set(filter << 24 | u32::from(list) << 16 | (sgi & 0xf));
     }
+}
+
+/// GICD_SGIR.TargetListFilter (§4.3.15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SgiTargets {
+    /// The CPU interfaces in the mask.
+    List(u8),
+    /// Every CPU interface but the sender's.
+    Others,
+    /// The sender's own.
+    ThisCpu,
 }
 
 /// A GICv2 CPU interface (banked per CPU at the same address).
@@ -214,6 +273,11 @@ impl HypInterface {
     /// GICH_ELRSR0: bit n set when list register n is empty (§5.3.10).
     pub fn empty_lrs(&self) -> u32 {
         self.regs().elrsr0.get()
+    }
+
+    /// GICH_MISR: which maintenance interrupt conditions hold (§5.3.4).
+    pub fn misr(&self) -> u32 {
+        self.regs().misr.get()
     }
 
     /// GICH_VMCR.

@@ -7,6 +7,7 @@
 pub mod bcm2835_aux;
 pub mod bcm2835_pm;
 pub mod board;
+pub mod gic_irqs;
 pub mod gicv2;
 pub mod gicv3;
 pub mod machine;

@@ -12,6 +12,26 @@ use crate::elf_flat::{ElfExecutable, FlatImage};
 use crate::error::{XtaskError, XtaskResult};
 use crate::workspace::{Workspace, BARE_METAL_TARGET, KERNEL_TARGET};
 
+/// The build-time variable that moves a partition program's link address
+/// (read by services/runtime/build.rs).
+pub const PARTITION_BASE_VARIABLE: &str = "BULKHEAD_PARTITION_BASE";
+
+/// A program linked somewhere other than the runtime's default address: the
+/// link base, and the cargo target directory kept apart for it, so the two
+/// builds do not undo each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Relink {
+    base: u64,
+}
+
+impl Relink {
+    fn target_dir(self, workspace: &Workspace) -> std::path::PathBuf {
+        workspace
+            .target_dir
+            .join(format!("linked-at-{:#x}", self.base))
+    }
+}
+
 /// The kernel's cargo package.
 pub const KERNEL_PACKAGE: &str = "kernel";
 /// The kernel's binary name.
@@ -38,6 +58,8 @@ pub struct Artifacts<'w> {
     workspace: &'w Workspace,
     kernels: HashMap<&'static str, XtaskResult<FlatImage>>,
     programs: HashMap<String, XtaskResult<FlatImage>>,
+    /// Where programs are linked, when not at the runtime's default.
+    relink: Option<Relink>,
 }
 
 impl<'w> Artifacts<'w> {
@@ -47,14 +69,38 @@ impl<'w> Artifacts<'w> {
             workspace,
             kernels: HashMap::new(),
             programs: HashMap::new(),
+            relink: None,
+        }
+    }
+
+    /// An empty cache whose programs are linked at `base` instead of the
+    /// runtime's default (e.g. where QEMU itself loads an arm64 Image, so
+    /// one file boots both under Bulkhead and on bare QEMU). A partition
+    /// holding such a program must start its memory `text_offset` (`base`
+    /// modulo 2 MiB) below `base`.
+    pub fn with_programs_linked_at(workspace: &'w Workspace, base: u64) -> Self {
+        Self {
+            relink: Some(Relink { base }),
+            ..Self::new(workspace)
         }
     }
 
     /// Runs `cargo build --release -p <package> --target <target>` with the
-    /// given features, with cargo's own output passed through so
-    /// compile errors are seen as they are.
-    fn cargo_build(&self, package: &str, target: &str, features: &[&str]) -> XtaskResult<()> {
+    /// given features (and link base), with cargo's own output passed through
+    /// so compile errors are seen as they are.
+    fn cargo_build(
+        &self,
+        package: &str,
+        target: &str,
+        features: &[&str],
+        relink: Option<Relink>,
+    ) -> XtaskResult<()> {
         let mut cargo = self.workspace.cargo();
+        if let Some(relink) = relink {
+            cargo
+                .env(PARTITION_BASE_VARIABLE, format!("{:#x}", relink.base))
+                .env("CARGO_TARGET_DIR", relink.target_dir(self.workspace));
+        }
         cargo.args([
             "build",
             "--quiet",
@@ -89,7 +135,7 @@ impl<'w> Artifacts<'w> {
     fn build_kernel(&self, board: &BoardSpec) -> XtaskResult<FlatImage> {
         let features = kernel_features(board)?;
         println!("building kernel for {}", board.name);
-        self.cargo_build(KERNEL_PACKAGE, KERNEL_TARGET, features)?;
+        self.cargo_build(KERNEL_PACKAGE, KERNEL_TARGET, features, None)?;
         let elf = self.read_binary(KERNEL_TARGET, KERNEL_BINARY)?;
         ElfExecutable::parse(&elf)
             .and_then(|exe| exe.kernel_image(board.kernel_load))
@@ -97,9 +143,23 @@ impl<'w> Artifacts<'w> {
     }
 
     fn build_program(&self, name: &str) -> XtaskResult<FlatImage> {
-        println!("building program {name}");
-        self.cargo_build(name, BARE_METAL_TARGET, &[])?;
-        let elf = self.read_binary(BARE_METAL_TARGET, name)?;
+        let elf = match self.relink {
+            None => {
+                println!("building program {name}");
+                self.cargo_build(name, BARE_METAL_TARGET, &[], None)?;
+                self.read_binary(BARE_METAL_TARGET, name)?
+            }
+            Some(relink) => {
+                println!("building program {name} linked at {:#x}", relink.base);
+                self.cargo_build(name, BARE_METAL_TARGET, &[], Some(relink))?;
+                let path = relink
+                    .target_dir(self.workspace)
+                    .join(BARE_METAL_TARGET)
+                    .join("release")
+                    .join(name);
+                fs::read(&path).map_err(|e| XtaskError::io("read", &path, e))?
+            }
+        };
         ElfExecutable::parse(&elf)
             .and_then(|exe| exe.program_image())
             .map_err(|e| XtaskError::new(format!("program {name}: {e}")))

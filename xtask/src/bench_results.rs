@@ -1,5 +1,6 @@
 //! Benchmark results: the `BENCH <name> <unit> <min> <median> <max>` lines a
-//! benchmark guest prints, the budgets they are held to, the JSON written for
+//! benchmark guest prints, figures xtask derives itself (ratios of two runs,
+//! wall-clock times), the budgets they are held to, the JSON written for
 //! tracking them over time and the table shown to people.
 
 use std::fmt;
@@ -11,37 +12,49 @@ use serde_json::{json, Value};
 pub const BENCH_TAG: &str = "BENCH";
 
 /// Most a benchmark's median may be, in its own unit. Under `-icount
-/// shift=0` the numbers are instruction counts, so a budget is a path length.
-pub const BUDGETS: &[(&str, u64)] = &[
+/// shift=0` the numbers are instruction counts, so a budget is a path length;
+/// a ratio's budget is how much slower than native a guest may be.
+pub const BUDGETS: &[(&str, f64)] = &[
     // A null hypercall: trap, decode, dispatch, return. Kept short on purpose:
     // every IPC and console line pays it.
-    ("hvc_null_roundtrip", 100),
+    ("hvc_null_roundtrip", 100.0),
     // A CALL to a server on the same CPU and its REPLY_RECV: two traps and
     // two vCPU switches.
-    ("ipc_call_reply_roundtrip", 400),
+    ("ipc_call_reply_roundtrip", 400.0),
     // A guest load from an emulated device window, forwarded to its service
     // and completed with the reply.
-    ("mmio_emulated_read_roundtrip", 1200),
+    ("mmio_emulated_read_roundtrip", 1200.0),
+    // A CPU-bound guest with a 250 Hz timer tick: instructions under Bulkhead
+    // over the same binary's on bare QEMU. Everything the core does on the
+    // guest's CPU (interrupt injection, scheduling) must cost under 3%.
+    ("guest_cpu_ratio", 1.03),
+    // Linux from power-on to userspace under Bulkhead over bare QEMU, in
+    // wall-clock time: boot-time traps and device emulation under 25%.
+    ("linux_boot_ratio", 1.25),
 ];
 
 /// The budget of a benchmark, if it has one.
-pub fn budget_for(name: &str) -> Option<u64> {
+pub fn budget_for(name: &str) -> Option<f64> {
     BUDGETS.iter().find(|(n, _)| *n == name).map(|&(_, b)| b)
 }
 
-/// One benchmark's result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The unit of a ratio of two figures in the same unit.
+pub const RATIO_UNIT: &str = "ratio";
+
+/// One benchmark's result. Values are `f64` so that ratios and seconds fit
+/// beside instruction counts, which stay exact (they are far below 2^53).
+#[derive(Clone, Debug, PartialEq)]
 pub struct BenchResult {
     /// What was measured.
     pub name: String,
     /// Its unit, e.g. `instructions`.
     pub unit: String,
     /// Smallest sample.
-    pub min: u64,
+    pub min: f64,
     /// Median sample.
-    pub median: u64,
+    pub median: f64,
     /// Largest sample.
-    pub max: u64,
+    pub max: f64,
 }
 
 /// How a result compares with its budget.
@@ -55,9 +68,62 @@ pub enum Verdict {
     Unbudgeted,
 }
 
+/// The median of sorted, non-empty `samples`: the middle one, or the mean of
+/// the two middle ones.
+fn median_of_sorted(samples: &[f64]) -> Option<f64> {
+    let middle = samples.len() / 2;
+    let upper = *samples.get(middle)?;
+    if samples.len().is_multiple_of(2) {
+        let lower = *samples.get(middle.checked_sub(1)?)?;
+        Some(lower + (upper - lower) / 2.0)
+    } else {
+        Some(upper)
+    }
+}
+
 impl BenchResult {
+    /// Summarises `samples` measured by xtask itself; `None` when there are
+    /// none or one is not a finite number.
+    pub fn from_samples(name: &str, unit: &str, samples: &[f64]) -> Option<Self> {
+        if samples.iter().any(|s| !s.is_finite()) {
+            return None;
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Some(Self {
+            name: name.to_string(),
+            unit: unit.to_string(),
+            min: *sorted.first()?,
+            median: median_of_sorted(&sorted)?,
+            max: *sorted.last()?,
+        })
+    }
+
+    /// `numerator ÷ denominator`, figure by figure: the ratio of the minima,
+    /// of the medians and of the maxima. `None` if the units differ or a
+    /// denominator figure is not positive.
+    pub fn ratio(name: &str, numerator: &Self, denominator: &Self) -> Option<Self> {
+        let divide = |n: f64, d: f64| (d > 0.0).then(|| n / d);
+        (numerator.unit == denominator.unit).then_some(())?;
+        Some(Self {
+            name: name.to_string(),
+            unit: RATIO_UNIT.to_string(),
+            min: divide(numerator.min, denominator.min)?,
+            median: divide(numerator.median, denominator.median)?,
+            max: divide(numerator.max, denominator.max)?,
+        })
+    }
+
+    /// The same figures under another name.
+    pub fn renamed(&self, name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// Its budget.
-    pub fn budget(&self) -> Option<u64> {
+    pub fn budget(&self) -> Option<f64> {
         budget_for(&self.name)
     }
 
@@ -124,7 +190,8 @@ pub fn parse_transcript(transcript: &str) -> Result<Vec<BenchResult>, MalformedB
         let [name, unit, min, median, max] = fields.as_slice() else {
             return Err(malformed());
         };
-        let number = |s: &str| s.parse::<u64>().map_err(|_| malformed());
+        // Guests print whole numbers; as f64 they are exact below 2^53.
+        let number = |s: &str| s.parse::<u64>().map(|n| n as f64).map_err(|_| malformed());
         let result = BenchResult {
             name: name.to_string(),
             unit: unit.to_string(),
@@ -140,6 +207,27 @@ pub fn parse_transcript(transcript: &str) -> Result<Vec<BenchResult>, MalformedB
     Ok(results)
 }
 
+/// A figure as JSON: whole numbers (instruction counts) as integers, so the
+/// file reads as it always has; others (ratios, seconds) as decimals.
+fn json_number(value: f64) -> Value {
+    /// Beyond this an f64 no longer holds every integer.
+    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+    if value.fract() == 0.0 && value.abs() < EXACT_INTEGERS {
+        Value::from(value as i64)
+    } else {
+        Value::from(value)
+    }
+}
+
+/// A figure for people: whole numbers as they are, others to four decimals.
+fn display_number(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
 /// The `results.json` document: a list of
 /// `{ "name", "unit", "min", "median", "max", "budget" }`, budget null when none.
 pub fn results_json(results: &[BenchResult]) -> Value {
@@ -150,10 +238,10 @@ pub fn results_json(results: &[BenchResult]) -> Value {
                 json!({
                     "name": r.name,
                     "unit": r.unit,
-                    "min": r.min,
-                    "median": r.median,
-                    "max": r.max,
-                    "budget": r.budget(),
+                    "min": json_number(r.min),
+                    "median": json_number(r.median),
+                    "max": json_number(r.max),
+                    "budget": r.budget().map(json_number),
                 })
             })
             .collect(),
@@ -177,11 +265,10 @@ pub fn render_table(results: &[BenchResult]) -> String {
             [
                 r.name.clone(),
                 r.unit.clone(),
-                r.min.to_string(),
-                r.median.to_string(),
-                r.max.to_string(),
-                r.budget()
-                    .map_or_else(|| "-".to_string(), |b| b.to_string()),
+                display_number(r.min),
+                display_number(r.median),
+                display_number(r.max),
+                r.budget().map_or_else(|| "-".to_string(), display_number),
                 r.verdict().to_string(),
             ]
         })
@@ -218,12 +305,13 @@ mod tests {
     use super::*;
 
     fn result(name: &str, median: u64) -> BenchResult {
+        let median = median as f64;
         BenchResult {
             name: name.into(),
             unit: "instructions".into(),
-            min: median - 1,
+            min: median - 1.0,
             median,
-            max: median + 1,
+            max: median + 1.0,
         }
     }
 
@@ -239,16 +327,16 @@ mod tests {
                 BenchResult {
                     name: "hvc_null_roundtrip".into(),
                     unit: "instructions".into(),
-                    min: 61,
-                    median: 62,
-                    max: 70
+                    min: 61.0,
+                    median: 62.0,
+                    max: 70.0
                 },
                 BenchResult {
                     name: "ipc_call".into(),
                     unit: "instructions".into(),
-                    min: 300,
-                    median: 310,
-                    max: 400
+                    min: 300.0,
+                    median: 310.0,
+                    max: 400.0
                 },
             ])
         );
@@ -272,7 +360,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_budgets() {
-        assert_eq!(budget_for("hvc_null_roundtrip"), Some(100));
+        assert_eq!(budget_for("hvc_null_roundtrip"), Some(100.0));
         assert_eq!(result("hvc_null_roundtrip", 100).verdict(), Verdict::Within);
         assert_eq!(result("hvc_null_roundtrip", 101).verdict(), Verdict::Over);
         assert_eq!(result("unbudgeted", 5).verdict(), Verdict::Unbudgeted);
@@ -288,6 +376,54 @@ mod tests {
                 { "name": "other", "unit": "instructions", "min": 8, "median": 9, "max": 10, "budget": null },
             ])
         );
+    }
+
+    #[test]
+    fn ratios_and_their_budgets() {
+        let bulkhead = result("loop", 1030);
+        let native = result("loop", 1000);
+        let ratio = BenchResult::ratio("guest_cpu_ratio", &bulkhead, &native).expect("ratio");
+        assert_eq!(ratio.unit, RATIO_UNIT);
+        assert_eq!(ratio.min, 1029.0 / 999.0);
+        assert_eq!(ratio.median, 1.03);
+        assert_eq!(ratio.max, 1031.0 / 1001.0);
+        assert_eq!(ratio.verdict(), Verdict::Within);
+        let slower = BenchResult::ratio("guest_cpu_ratio", &result("loop", 1031), &native);
+        assert_eq!(slower.map(|r| r.verdict()), Some(Verdict::Over));
+        // No ratio of different units, nor by zero.
+        let seconds = BenchResult {
+            unit: "seconds".into(),
+            ..native.clone()
+        };
+        assert_eq!(BenchResult::ratio("r", &bulkhead, &seconds), None);
+        assert_eq!(
+            BenchResult::ratio("r", &bulkhead, &result("zero", 1).renamed("z")),
+            None
+        );
+    }
+
+    #[test]
+    fn summaries_of_measured_samples() {
+        let r = BenchResult::from_samples("linux_boot_native", "seconds", &[2.5, 1.5, 2.0, 9.0])
+            .expect("summary");
+        assert_eq!((r.min, r.median, r.max), (1.5, 2.25, 9.0));
+        let odd = BenchResult::from_samples("x", "s", &[3.0, 1.0, 2.0]).expect("summary");
+        assert_eq!(odd.median, 2.0);
+        assert_eq!(BenchResult::from_samples("x", "s", &[]), None);
+        assert_eq!(BenchResult::from_samples("x", "s", &[1.0, f64::NAN]), None);
+    }
+
+    #[test]
+    fn fractions_are_decimals_in_json_and_the_table() {
+        let ratio = BenchResult::from_samples("linux_boot_ratio", RATIO_UNIT, &[1.1, 1.2, 1.3])
+            .expect("summary");
+        assert_eq!(
+            results_json(std::slice::from_ref(&ratio)),
+            json!([{ "name": "linux_boot_ratio", "unit": "ratio", "min": 1.1, "median": 1.2, "max": 1.3, "budget": 1.25 }])
+        );
+        let table = render_table(&[ratio]);
+        assert!(table.contains(" 1.2000 "), "{table}");
+        assert!(table.contains(" 1.2500 "), "{table}");
     }
 
     #[test]

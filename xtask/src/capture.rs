@@ -27,6 +27,20 @@ pub struct CapturedRun {
 /// How often the log is read to see whether a run may stop early.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Creates (or replaces) `log_path`, and its directory, for a program's
+/// output: two handles on one open file, for stdout and stderr. Sharing the
+/// file (and so one file offset) keeps lines in the order they were written.
+pub fn create_log(log_path: &Path) -> XtaskResult<(File, File)> {
+    if let Some(dir) = log_path.parent() {
+        fs::create_dir_all(dir).map_err(|e| XtaskError::io("create", dir, e))?;
+    }
+    let log = File::create(log_path).map_err(|e| XtaskError::io("create", log_path, e))?;
+    let second = log
+        .try_clone()
+        .map_err(|e| XtaskError::io("reopen", log_path, e))?;
+    Ok((log, second))
+}
+
 /// Runs `command` with stdin closed and stdout+stderr going to `log_path`
 /// (created or replaced), killing it if it is still running after `timeout`.
 pub fn run_captured(
@@ -45,15 +59,7 @@ pub fn run_captured_until(
     timeout: Duration,
     done: Option<&dyn Fn(&str) -> bool>,
 ) -> XtaskResult<CapturedRun> {
-    if let Some(dir) = log_path.parent() {
-        fs::create_dir_all(dir).map_err(|e| XtaskError::io("create", dir, e))?;
-    }
-    let log = File::create(log_path).map_err(|e| XtaskError::io("create", log_path, e))?;
-    // Both streams share one open file (and so one file offset), which keeps
-    // their lines in the order the program wrote them.
-    let log_for_stderr = log
-        .try_clone()
-        .map_err(|e| XtaskError::io("reopen", log_path, e))?;
+    let (log, log_for_stderr) = create_log(log_path)?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

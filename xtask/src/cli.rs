@@ -85,7 +85,11 @@ cargo xtask bench
 Boots every configuration in configs/bench/ under `-icount shift=0` (so cycle
 counts are exact instruction counts), collects its `BENCH` lines, writes
 target/bench/results.json and prints a table. Fails if a median exceeds its
-budget.
+budget. Two compare a guest under Bulkhead with the same guest on bare QEMU:
+cpu-ratio (guest_cpu_ratio: instructions of a CPU-bound guest with a 250 Hz
+tick, both under -icount) and linux-boot (linux_boot_ratio: wall-clock time
+to Linux userspace, three boots each way, alternately; fetches the Linux
+guests first, as `cargo xtask guests` does).
 ";
 
 const GUESTS_HELP: &str = "\

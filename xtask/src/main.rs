@@ -5,6 +5,7 @@
 
 mod apt_sources;
 mod artifacts;
+mod bench_kinds;
 mod bench_results;
 mod capture;
 mod cli;
@@ -12,9 +13,13 @@ mod commands;
 mod corruption;
 mod elf_flat;
 mod error;
+mod guest_cpu_ratio;
 mod guests;
 mod host_tests;
 mod image_build;
+mod linux_boot_ratio;
+mod marker_timer;
+mod native_run;
 mod qemu;
 mod qemu_version;
 mod rpi4_boot_files;

@@ -4,7 +4,8 @@
 //! sent under one lock, so lines from different vCPUs never mix.
 //!
 //! With `console=pl011` in the boot arguments the lines go to that PL011
-//! from the start (a guest whose UART a console service emulates).
+//! from the start (a guest whose UART a console service emulates); so they do
+//! in [`crate::native`] mode, where no core is there to print them.
 //!
 //! When `CONSOLE_WRITE` is not available — it answers NOT_SUPPORTED, as QEMU
 //! without EL2 answers every HVC, or there is no hypervisor at all — the lines
@@ -13,7 +14,7 @@
 
 use crate::entry::MAX_VCPUS;
 use crate::line_buffer::LineBuffer;
-use crate::{hvc, irq, pl011, smp};
+use crate::{hvc, irq, native, pl011, smp};
 use abi::hvc::CONSOLE_WRITE_MAX;
 use abi::Error;
 use core::fmt::{self, Write};
@@ -130,7 +131,7 @@ fn uart_chosen() -> bool {
 static UART_CHOICE: AtomicU8 = AtomicU8::new(0);
 
 fn send_bytes(bytes: &[u8]) {
-    if HYPERCALL_UNAVAILABLE.load(Ordering::Relaxed) || uart_chosen() {
+    if HYPERCALL_UNAVAILABLE.load(Ordering::Relaxed) || uart_chosen() || native::is_active() {
         pl011::write_fallback(bytes);
         return;
     }

@@ -164,16 +164,22 @@ pub fn call_uid() -> [u32; 4] {
     raw_call(Conduit::Hvc, ids::CALL_UID, [0; 6]).map(|register| register as u32)
 }
 
-/// `ABORT` with reason `ABORT_PANIC`.
+/// `ABORT` with reason `ABORT_PANIC` (natively: power off, nobody to report to).
 pub fn abort_panic() -> ! {
+    if crate::native::is_active() {
+        crate::psci::system_off()
+    }
     raw_call(Conduit::Hvc, ids::ABORT, [ids::ABORT_PANIC, 0, 0, 0, 0, 0]);
     // Only without a hypervisor does ABORT return.
     crate::psci::system_off()
 }
 
 /// `ABORT` with reason `ABORT_EXCEPTION` and the syndrome of the exception
-/// the program's vectors could not handle.
+/// the program's vectors could not handle (natively: power off).
 pub fn abort_exception(esr: u64, elr: u64, far: u64) -> ! {
+    if crate::native::is_active() {
+        crate::psci::system_off()
+    }
     raw_call(
         Conduit::Hvc,
         ids::ABORT,

@@ -38,10 +38,12 @@
 //! `BULKHEAD_PARTITION_BASE=0x40080000` (QEMU moves an Image whose
 //! `text_offset` is below 4 KiB up by 2 MiB, so the default base would not
 //! match), `objcopy -O binary`, then `qemu-system-aarch64 -M virt -cpu
-//! cortex-a72 -kernel prog.bin -append "..."`. QEMU answers every HVC as a
-//! PSCI call, so PSCI works and console output falls back to the PL011 (see
-//! [`console`]); nothing enables the timer PPI in the distributor there,
-//! though, so sleeping needs a program that does.
+//! cortex-a72 -kernel prog.bin -append "... native"`. The `native` boot
+//! argument selects [`native`] mode: console on the PL011, PSCI over the
+//! tree's conduit, and the GIC set up for the virtual timer, as the core
+//! would. (Without it QEMU answers every HVC as a PSCI call, so PSCI still
+//! works and the console falls back to the PL011, but no timer interrupt
+//! arrives.)
 //!
 //! # What runs before `main`
 //!
@@ -82,11 +84,15 @@ pub mod hvc;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod irq;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod irq_latency;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod logger;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod mini_uart;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod mmio;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod native;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod panic;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -1,8 +1,17 @@
-//! The PMU cycle counter, for benchmarks (Arm ARM DDI 0487, D13 "The
-//! Performance Monitors Extension"). Usable only when the partition's config
-//! grants `pmu = true`; otherwise the core traps these registers and faults
-//! the partition. Under `qemu -icount shift=0` PMCCNTR_EL0 counts executed
-//! instructions exactly, so a measurement is a deterministic path length.
+//! The PMU cycle counter and an instruction counter, for benchmarks (Arm ARM
+//! DDI 0487, D13 "The Performance Monitors Extension"). Usable only when the
+//! partition's config grants `pmu = true`; otherwise the core traps these
+//! registers and faults the partition. Under `qemu -icount shift=0`
+//! PMCCNTR_EL0 counts executed instructions exactly, so a measurement is a
+//! deterministic path length.
+//!
+//! What QEMU counts, checked: both PMCCNTR_EL0 (the virtual clock, one count
+//! per instruction at `shift=0`) and the INST_RETIRED event (its global
+//! instruction count) advance with the instructions of *every* emulated CPU,
+//! not just this one's — TCG runs the CPUs round robin on one clock. A
+//! measurement is therefore one CPU's path length only while the other CPUs
+//! are idle (in WFI they execute nothing). The two differ in one way: the
+//! clock also jumps over time when every CPU idles; INST_RETIRED does not.
 
 use core::arch::asm;
 
@@ -14,6 +23,52 @@ const PMCNTENSET_CYCLE: u64 = 1 << 31;
 /// PMCCFILTR_EL0.NSH (bit 27): also count at EL2, so a hypercall's time in the
 /// core is measured. P, U (EL1, EL0) stay 0: counted.
 const PMCCFILTR_COUNT_EL2: u64 = 1 << 27;
+
+/// PMEVTYPER<n>_EL0.evtCount = 0x08, INST_RETIRED: instructions
+/// architecturally executed (Arm ARM D13.11 "Common event numbers").
+const EVENT_INST_RETIRED: u64 = 0x08;
+/// PMEVTYPER<n>_EL0.NSH (bit 27): also count at EL2, so the core's work on
+/// this CPU is included; P and U (bits 31, 30) stay 0: EL1 and EL0 counted.
+const PMEVTYPER_COUNT_EL2: u64 = 1 << 27;
+/// PMCNTENSET_EL0.P0 (bit 0): enable event counter 0.
+const PMCNTENSET_COUNTER0: u64 = 1 << 0;
+/// PMCR_EL0.E (bit 0): counters enabled; P (bit 1): reset the event
+/// counters (D23.4.14).
+const PMCR_ENABLE_RESET_EVENTS: u64 = 1 << 0 | 1 << 1;
+
+/// Starts event counter 0 from zero counting INST_RETIRED at EL0, EL1 and
+/// EL2. Leaves the cycle counter as it is. Read it with [`instructions`].
+pub fn enable_instruction_counter() {
+    // SAFETY: PMU control registers only change what the counters count.
+    unsafe {
+        asm!(
+            "msr pmevtyper0_el0, {event}",
+            "msr pmcntenset_el0, {enable}",
+            "mrs {control}, pmcr_el0",
+            "orr {control}, {control}, {reset}",
+            "msr pmcr_el0, {control}",
+            "isb",
+            event = in(reg) EVENT_INST_RETIRED | PMEVTYPER_COUNT_EL2,
+            enable = in(reg) PMCNTENSET_COUNTER0,
+            control = out(reg) _,
+            reset = in(reg) PMCR_ENABLE_RESET_EVENTS,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// Event counter 0 now: instructions since [`enable_instruction_counter`],
+/// modulo 2^32 — the event counters of a PMUv3 before v3p5 (Cortex-A72) are
+/// 32 bits wide, so take differences with `wrapping_sub` and keep each
+/// measured stretch below 2^32 instructions.
+pub fn instructions() -> u32 {
+    let count: u64;
+    // SAFETY: reads a counter; no side effects.
+    unsafe {
+        asm!("isb", "mrs {count}, pmevcntr0_el0", count = out(reg) count, options(nostack, preserves_flags));
+    }
+    count as u32
+}
 
 /// Starts the cycle counter from zero, counting EL0, EL1 and EL2.
 pub fn enable_cycle_counter() {

@@ -1,15 +1,16 @@
 //! PSCI (Arm DEN0022) as the core offers it to partitions, over `HVC #0` (the
-//! `method = "hvc"` of the generated device tree). Calls whose numeric answer
-//! is the point (versions, feature queries) return it raw; the others return
-//! `Result`s.
+//! `method = "hvc"` of the generated device tree) — or, in [`crate::native`]
+//! mode, over the conduit the machine's own tree names. Calls whose numeric
+//! answer is the point (versions, feature queries) return it raw; the others
+//! return `Result`s.
 
-use crate::hvc::{raw_call, Conduit};
-use crate::smccc;
+use crate::hvc::raw_call;
+use crate::{native, smccc};
 use abi::{psci as ids, smccc as arch, Error};
 
 fn call(function: u32, args: [u64; 3]) -> [u64; 4] {
     let [a1, a2, a3] = args;
-    raw_call(Conduit::Hvc, function, [a1, a2, a3, 0, 0, 0])
+    raw_call(native::psci_conduit(), function, [a1, a2, a3, 0, 0, 0])
 }
 
 /// PSCI_VERSION: major in bits \[31:16\], minor in \[15:0\].

@@ -73,9 +73,7 @@ pub fn sleep_until(deadline: u64) {
     irq::without_interrupts(|| {
         while now() < deadline {
             fired.store(false, Ordering::Relaxed);
-            CNTV_CVAL_EL0.set(deadline);
-            CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
-            barrier::isb(barrier::SY);
+            arm_at(deadline);
             // WFI wakes on a pending interrupt even while it is masked (Arm ARM
             // D1.6.2), so checking first and then waiting cannot miss it.
             while !fired.load(Ordering::Relaxed) && now() < deadline {
@@ -83,14 +81,31 @@ pub fn sleep_until(deadline: u64) {
                 irq::take_pending();
             }
         }
-        CNTV_CTL_EL0.set(0);
+        disarm();
     });
+}
+
+/// Arms this vCPU's virtual timer: its interrupt is raised once the virtual
+/// count reaches `deadline`, and stays raised until the timer is re-armed
+/// later or disarmed. [`sleep_until`] uses it; so does a program that runs
+/// its own periodic tick from an interrupt handler ([`crate::irq`]).
+pub fn arm_at(deadline: u64) {
+    CNTV_CVAL_EL0.set(deadline);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+    // The new compare value takes effect at the context synchronisation (Arm
+    // ARM D12.1.2): an already passed deadline fires right away.
+    barrier::isb(barrier::SY);
+}
+
+/// Switches this vCPU's virtual timer off, lowering its interrupt.
+pub fn disarm() {
+    CNTV_CTL_EL0.set(0);
 }
 
 /// The runtime's handling of the virtual timer interrupt: the timer is level-triggered, so it is
 /// switched off before the interrupt is ended, and the sleeper is told.
 pub(crate) fn on_interrupt() {
-    CNTV_CTL_EL0.set(0);
+    disarm();
     if let Some(fired) = FIRED.get(smp::current_vcpu()) {
         fired.store(true, Ordering::Relaxed);
     }

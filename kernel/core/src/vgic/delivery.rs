@@ -72,6 +72,34 @@ impl Best {
     }
 }
 
+/// The indices of the set bits of a bitmap snapshot, lowest first.
+struct SetBits<const N: usize> {
+    words: [u32; N],
+    word: usize,
+}
+
+impl<const N: usize> SetBits<N> {
+    fn of(words: [u32; N]) -> Self {
+        Self { words, word: 0 }
+    }
+}
+
+impl<const N: usize> Iterator for SetBits<N> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while let Some(bits) = self.words.get_mut(self.word) {
+            if *bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                *bits &= *bits - 1;
+                return Some(self.word * 32 + bit);
+            }
+            self.word += 1;
+        }
+        None
+    }
+}
+
 impl Vgic<'_> {
     /// Merges what vCPU `vcpu`'s list registers say — `lrs` as read from the
     /// hardware or the vCPU's saved state — into the model. Every interrupt
@@ -138,43 +166,37 @@ impl Vgic<'_> {
 
         // SPIs that may be busy, owned by or routed to this vCPU.
         let me = vcpu as u8;
-        for word in 0..self.busy_spis.len() {
-            let mut bits = self.busy_spis.get(word).copied().unwrap_or(0);
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let index = word * 32 + bit;
-                let intid = PRIVATE_INTIDS + index as u32;
-                let Some(irq) = self.spis.get(index) else {
-                    continue;
-                };
-                let deliverable = self.deliverable(irq);
-                // Pending interrupts go to their target; an active one stays
-                // with the vCPU that must deactivate it (and so does its
-                // pending state meanwhile: the GIC forwards nothing active).
-                let mine = if irq.owner == me {
-                    irq.active || irq.target == me
-                } else {
-                    irq.owner == NO_VCPU && irq.target == me
-                };
-                if mine && (irq.active || deliverable) {
-                    best.offer(Candidate {
-                        key: (!irq.active, irq.priority, intid),
-                        intid,
-                    });
-                } else if irq.owner == me {
-                    // No longer for this vCPU (disabled, cleared, routed
-                    // elsewhere): let its target have it.
-                    let target = irq.target;
-                    if let Some(irq) = self.spis.get_mut(index) {
-                        irq.owner = NO_VCPU;
-                    }
-                    if target != me {
-                        self.kick(usize::from(target));
-                    }
+        for index in SetBits::of(self.busy_spis) {
+            let intid = PRIVATE_INTIDS + index as u32;
+            let Some(irq) = self.spis.get(index) else {
+                continue;
+            };
+            let deliverable = self.deliverable(irq);
+            // Pending interrupts go to their target; an active one stays
+            // with the vCPU that must deactivate it (and so does its
+            // pending state meanwhile: the GIC forwards nothing active).
+            let mine = if irq.owner == me {
+                irq.active || irq.target == me
+            } else {
+                irq.owner == NO_VCPU && irq.target == me
+            };
+            if mine && (irq.active || deliverable) {
+                best.offer(Candidate {
+                    key: (!irq.active, irq.priority, intid),
+                    intid,
+                });
+            } else if irq.owner == me {
+                // No longer for this vCPU (disabled, cleared, routed
+                // elsewhere): let its target have it.
+                let target = irq.target;
+                if let Some(irq) = self.spis.get_mut(index) {
+                    irq.owner = NO_VCPU;
                 }
-                self.settle_spi(index, phys);
+                if target != me {
+                    self.kick(usize::from(target));
+                }
             }
+            self.settle_spi(index, phys);
         }
 
         // Place the chosen ones.
@@ -207,16 +229,10 @@ impl Vgic<'_> {
         // SPIs this vCPU owned that did not fit: a pending one waits in the
         // model for whoever it is routed to; an active one stays with this
         // vCPU (only it can deactivate it).
-        for word in 0..self.busy_spis.len() {
-            let mut bits = self.busy_spis.get(word).copied().unwrap_or(0);
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let index = word * 32 + bit;
-                if let Some(irq) = self.spis.get_mut(index) {
-                    if irq.owner == me && !irq.in_lr && !irq.active {
-                        irq.owner = NO_VCPU;
-                    }
+        for index in SetBits::of(self.busy_spis) {
+            if let Some(irq) = self.spis.get_mut(index) {
+                if irq.owner == me && !irq.in_lr && !irq.active {
+                    irq.owner = NO_VCPU;
                 }
             }
         }

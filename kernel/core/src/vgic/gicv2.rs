@@ -9,12 +9,10 @@
 //! IS/IC-PENDR and SGIR; each of those is emulated below, the rest RAZ/WI.
 
 use super::gicv3::IIDR;
-use super::registers::{BitReg, BIT_REGS_END, BIT_REGS_START, ICFGR, IPRIORITYR};
+use super::registers::{
+    BitReg, BIT_REGS_END, BIT_REGS_START, CTLR_ENABLE_GRP0, CTLR_ENABLE_GRP1, ICFGR, IPRIORITYR,
+};
 use super::{Physical, Vgic, PRIVATE_INTIDS};
-
-/// GICD_CTLR without Security Extensions: EnableGrp0 [0], EnableGrp1 [1].
-const CTLR_ENABLE_GRP0: u32 = 1 << 0;
-const CTLR_ENABLE_GRP1: u32 = 1 << 1;
 
 const GICD_CTLR: u64 = 0x000;
 const GICD_TYPER: u64 = 0x004;
@@ -90,17 +88,10 @@ impl Vgic<'_> {
         phys: &mut impl Physical,
     ) {
         match (offset, size) {
-            (GICD_CTLR, 4) => {
-                let (grp0, grp1) = (
-                    value as u32 & CTLR_ENABLE_GRP0 != 0,
-                    value as u32 & CTLR_ENABLE_GRP1 != 0,
-                );
-                if (grp0, grp1) != (self.enable_group0, self.enable_group1) {
-                    self.enable_group0 = grp0;
-                    self.enable_group1 = grp1;
-                    self.kicks |= super::sgi::all_vcpus(self.vcpus);
-                }
-            }
+            (GICD_CTLR, 4) => self.set_group_enables(
+                value as u32 & CTLR_ENABLE_GRP0 != 0,
+                value as u32 & CTLR_ENABLE_GRP1 != 0,
+            ),
             (BIT_REGS_START..BIT_REGS_END, 4) => {
                 if let Some((reg, first)) = BitReg::at(offset) {
                     self.write_bits(accessor, reg, first, value as u32, phys);

@@ -12,7 +12,9 @@
 //! the SGI_base registers of its own redistributor. Each of those is
 //! emulated below; everything else is RAZ/WI.
 
-use super::registers::{BitReg, BIT_REGS_END, BIT_REGS_START, ICFGR, IPRIORITYR};
+use super::registers::{
+    BitReg, BIT_REGS_END, BIT_REGS_START, CTLR_ENABLE_GRP0, CTLR_ENABLE_GRP1, ICFGR, IPRIORITYR,
+};
 use super::{Physical, Vgic, PRIVATE_INTIDS};
 
 /// GICD_IIDR / GICR_IIDR: ProductID 0x42 ("B"), Variant 0, Revision 1,
@@ -24,9 +26,8 @@ const PIDR2_GICV3: u32 = 0x3b;
 /// Offset of PIDR2 in a GICD or GICR RD_base frame.
 const PIDR2: u64 = 0xffe8;
 
-// GICD_CTLR (DS = 1): EnableGrp0 [0], EnableGrp1 [1], ARE [4], DS [6], RWP [31].
-const CTLR_ENABLE_GRP0: u32 = 1 << 0;
-const CTLR_ENABLE_GRP1: u32 = 1 << 1;
+// GICD_CTLR (DS = 1): ARE [4], DS [6], RWP [31] (always 0), and the
+// enables the GICv2 map shares.
 const CTLR_ARE: u32 = 1 << 4;
 const CTLR_DS: u32 = 1 << 6;
 
@@ -144,17 +145,10 @@ impl Vgic<'_> {
         phys: &mut impl Physical,
     ) {
         match (offset, size) {
-            (GICD_CTLR, 4) => {
-                let (grp0, grp1) = (
-                    value as u32 & CTLR_ENABLE_GRP0 != 0,
-                    value as u32 & CTLR_ENABLE_GRP1 != 0,
-                );
-                if (grp0, grp1) != (self.enable_group0, self.enable_group1) {
-                    self.enable_group0 = grp0;
-                    self.enable_group1 = grp1;
-                    self.kicks |= super::sgi::all_vcpus(self.vcpus);
-                }
-            }
+            (GICD_CTLR, 4) => self.set_group_enables(
+                value as u32 & CTLR_ENABLE_GRP0 != 0,
+                value as u32 & CTLR_ENABLE_GRP1 != 0,
+            ),
             (BIT_REGS_START..BIT_REGS_END, 4) => {
                 if let Some((reg, first)) = BitReg::at(offset) {
                     if first >= PRIVATE_INTIDS {

@@ -322,6 +322,16 @@ impl<'s> Vgic<'s> {
         }
     }
 
+    /// GICD_CTLR.EnableGrp0/EnableGrp1 (the same bits in both maps): every
+    /// vCPU looks again when they change.
+    fn set_group_enables(&mut self, group0: bool, group1: bool) {
+        if (group0, group1) != (self.enable_group0, self.enable_group1) {
+            self.enable_group0 = group0;
+            self.enable_group1 = group1;
+            self.kicks |= sgi::all_vcpus(self.vcpus);
+        }
+    }
+
     /// Pending, enabled and its group enabled: the distributor forwards it.
     fn deliverable(&self, irq: &Irq) -> bool {
         irq.pending() && irq.enabled && self.group_enabled(irq)

@@ -28,6 +28,11 @@ pub(super) enum BitReg {
     ClearActive,
 }
 
+/// GICD_CTLR.EnableGrp0 [0] and EnableGrp1 [1]: the same bits in a GICv2
+/// distributor without Security Extensions and a GICv3 one with DS = 1.
+pub(super) const CTLR_ENABLE_GRP0: u32 = 1 << 0;
+pub(super) const CTLR_ENABLE_GRP1: u32 = 1 << 1;
+
 /// First offset of the bit-per-interrupt registers (IGROUPR<0>).
 pub(super) const BIT_REGS_START: u64 = 0x080;
 /// End of the bit-per-interrupt registers (after ICACTIVER<31>).

@@ -208,6 +208,7 @@ fn device_interrupt(base: usize, device: Window, intid: u32, failures: &mut u32)
     if let Some(gicc) = gic::cpu_interface() {
         gicc.init();
     }
+    gic::enable_interrupt(intid);
     irq::set_handler(on_interrupt);
     device.write_u32(0x18, 1);
     timer::sleep_ms(5);

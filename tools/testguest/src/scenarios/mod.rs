@@ -2,6 +2,7 @@
 
 mod bench;
 mod busy;
+mod cpu_loop;
 mod device;
 mod faults;
 mod hello;
@@ -9,10 +10,13 @@ mod ipc;
 mod memtest;
 mod mini_uart;
 mod notify;
+mod passthrough;
 mod ping;
 mod power;
 mod smp;
 mod ticks;
+mod vgic;
+mod virq_latency;
 
 /// A scenario runs until it powers the partition off, resets it, or faults.
 pub type Scenario = fn() -> !;
@@ -21,7 +25,7 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -42,6 +46,8 @@ pub fn find(name: &str) -> Option<Scenario> {
         "bench" => bench::run,
         "bench-ipc" => bench::ipc,
         "bench-mmio" => bench::mmio,
+        "bench-cpu" => cpu_loop::run,
+        "bench-virq" => virq_latency::run,
         "echo-server" => ipc::echo_server,
         "ipc-client" => ipc::client,
         "caps" => ipc::caps,
@@ -49,6 +55,8 @@ pub fn find(name: &str) -> Option<Scenario> {
         "mmio" => device::client,
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
+        "vgic" => vgic::run,
+        "irq-passthrough" => passthrough::run,
         _ => return None,
     };
     Some(scenario)
