@@ -4,7 +4,7 @@
 
 use super::irq::{Irq, NO_VCPU};
 use super::lr::{self, LrEntry};
-use super::{LrSlot, Physical, Version, Vgic, MAX_LRS, PRIVATE_INTIDS};
+use super::{bitmap, LrSlot, Physical, Version, Vgic, MAX_LRS, PRIVATE_INTIDS};
 
 /// What a `rebuild` left in a vCPU's list registers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,34 +72,6 @@ impl Best {
     }
 }
 
-/// The indices of the set bits of a bitmap snapshot, lowest first.
-struct SetBits<const N: usize> {
-    words: [u32; N],
-    word: usize,
-}
-
-impl<const N: usize> SetBits<N> {
-    fn of(words: [u32; N]) -> Self {
-        Self { words, word: 0 }
-    }
-}
-
-impl<const N: usize> Iterator for SetBits<N> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        while let Some(bits) = self.words.get_mut(self.word) {
-            if *bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                *bits &= *bits - 1;
-                return Some(self.word * 32 + bit);
-            }
-            self.word += 1;
-        }
-        None
-    }
-}
-
 impl Vgic<'_> {
     /// Merges what vCPU `vcpu`'s list registers say — `lrs` as read from the
     /// hardware or the vCPU's saved state — into the model. Every interrupt
@@ -111,10 +83,12 @@ impl Vgic<'_> {
         let Some(cpu) = self.cpus.get_mut(vcpu) else {
             return;
         };
-        let slots = core::mem::replace(&mut cpu.lr_map, [None; MAX_LRS]);
-        for (index, slot) in slots.iter().enumerate() {
+        let mut slots = [None; MAX_LRS];
+        for (taken, slot) in slots.iter_mut().zip(cpu.lr_map.iter_mut()).take(lrs.len()) {
+            *taken = slot.take();
+        }
+        for (slot, &raw) in slots.iter().zip(lrs) {
             let Some(slot) = slot else { continue };
-            let raw = lrs.get(index).copied().unwrap_or(0);
             let state = lr::state(version, raw);
             let multi = version == Version::V2 && slot.intid < 16;
             if let Some(irq) = self.irq_mut(vcpu, slot.intid) {
@@ -140,8 +114,9 @@ impl Vgic<'_> {
         let count = lrs.len().min(MAX_LRS);
         let mut best = Best::new(if online { count } else { 0 });
 
-        // Private interrupts of this vCPU.
-        for intid in 0..PRIVATE_INTIDS {
+        // Private interrupts of this vCPU that may be busy.
+        let busy_private = self.cpus.get(vcpu).map_or(0, |c| c.busy);
+        for intid in bitmap::bits(busy_private) {
             if let Some(irq) = self.irq_mut(vcpu, intid) {
                 if irq.hw && irq.phys_held && !irq.pending() && !irq.active {
                     // The guest cleared a HW interrupt it had not taken:
@@ -153,12 +128,9 @@ impl Vgic<'_> {
             let Some(irq) = self.irq(vcpu, intid) else {
                 continue;
             };
-            let consider = irq.active || self.deliverable(irq);
-            let priority = irq.priority;
-            let active = irq.active;
-            if consider {
+            if irq.active || self.deliverable(irq) {
                 best.offer(Candidate {
-                    key: (!active, priority, intid),
+                    key: (!irq.active, irq.priority, intid),
                     intid,
                 });
             }
@@ -166,7 +138,7 @@ impl Vgic<'_> {
 
         // SPIs that may be busy, owned by or routed to this vCPU.
         let me = vcpu as u8;
-        for index in SetBits::of(self.busy_spis) {
+        for index in self.busy_spis.iter() {
             let intid = PRIVATE_INTIDS + index as u32;
             let Some(irq) = self.spis.get(index) else {
                 continue;
@@ -229,7 +201,7 @@ impl Vgic<'_> {
         // SPIs this vCPU owned that did not fit: a pending one waits in the
         // model for whoever it is routed to; an active one stays with this
         // vCPU (only it can deactivate it).
-        for index in SetBits::of(self.busy_spis) {
+        for index in self.busy_spis.iter() {
             if let Some(irq) = self.spis.get_mut(index) {
                 if irq.owner == me && !irq.in_lr && !irq.active {
                     irq.owner = NO_VCPU;
@@ -237,15 +209,18 @@ impl Vgic<'_> {
             }
         }
         if let Some(cpu) = self.cpus.get_mut(vcpu) {
-            for irq in cpu.private.iter_mut() {
+            for intid in bitmap::bits(busy_private) {
+                let Some(irq) = cpu.private.get_mut(intid as usize) else {
+                    continue;
+                };
                 if !irq.in_lr && !irq.active {
                     irq.owner = NO_VCPU;
                 }
+                result.private_hw_held |= irq.hw && irq.phys_held && !irq.in_lr;
+                if !irq.busy() {
+                    cpu.busy &= !(1 << intid);
+                }
             }
-            result.private_hw_held = cpu
-                .private
-                .iter()
-                .any(|irq| irq.hw && irq.phys_held && !irq.in_lr);
         }
         result
     }
@@ -262,9 +237,7 @@ impl Vgic<'_> {
             phys.deactivate(NO_VCPU.into(), PRIVATE_INTIDS + index as u32);
         }
         if !irq.busy() {
-            if let Some(word) = self.busy_spis.get_mut(index / 32) {
-                *word &= !(1 << (index % 32));
-            }
+            self.busy_spis.remove(index);
         }
     }
 

@@ -24,6 +24,7 @@
 //!   guest's deactivation raises a maintenance interrupt and the line is
 //!   sampled again (it may still be high).
 
+mod bitmap;
 mod delivery;
 mod gicv2;
 mod gicv3;
@@ -114,6 +115,9 @@ pub trait Physical {
 struct VcpuIrqs {
     /// SGIs 0..=15, PPIs 16..=31.
     private: [Irq; PRIVATE_INTIDS as usize],
+    /// Bit per SGI/PPI that may be busy (see `Irq::busy`): `rebuild` looks
+    /// only at these.
+    busy: u32,
     /// What each list register was last filled with.
     lr_map: [Option<LrSlot>; MAX_LRS],
     /// GICR_WAKER.ProcessorSleep.
@@ -146,7 +150,7 @@ pub struct Vgic<'s> {
     spis: &'s mut [Irq],
     /// Bit per SPI that may be busy (see `Irq::busy`): `rebuild` looks only
     /// at these.
-    busy_spis: [u32; MAX_SPIS.div_ceil(32)],
+    busy_spis: bitmap::SpiSet,
     /// vCPUs whose list registers must be synchronised with the model.
     kicks: VcpuMask,
 }
@@ -173,6 +177,7 @@ impl<'s> Vgic<'s> {
         let (spis, _) = spis.split_at_mut(usable);
         let idle = VcpuIrqs {
             private: [Irq::IDLE; PRIVATE_INTIDS as usize],
+            busy: 0,
             lr_map: [None; MAX_LRS],
             asleep: true,
             online: false,
@@ -185,7 +190,7 @@ impl<'s> Vgic<'s> {
             enable_group1: false,
             cpus: [idle; MAX_VCPUS],
             spis,
-            busy_spis: [0; MAX_SPIS.div_ceil(32)],
+            busy_spis: bitmap::SpiSet::new(),
             kicks: 0,
         };
         vgic.reset_state();
@@ -224,6 +229,7 @@ impl<'s> Vgic<'s> {
                     ..Irq::IDLE
                 };
             }
+            cpu.busy = 0;
             cpu.lr_map = [None; MAX_LRS];
             cpu.asleep = true;
             cpu.online = false;
@@ -235,7 +241,7 @@ impl<'s> Vgic<'s> {
                 ..Irq::IDLE
             };
         }
-        self.busy_spis = [0; MAX_SPIS.div_ceil(32)];
+        self.busy_spis = bitmap::SpiSet::new();
         for index in 0..self.spis.len() {
             self.retarget_spi(index);
         }
@@ -355,12 +361,13 @@ impl<'s> Vgic<'s> {
         }
         let (owner, target) = (irq.owner, irq.target);
         if intid < PRIVATE_INTIDS {
+            if let Some(cpu) = self.cpus.get_mut(bank) {
+                cpu.busy |= 1 << intid;
+            }
             self.kick(bank);
         } else {
             let index = (intid - PRIVATE_INTIDS) as usize;
-            if let Some(word) = self.busy_spis.get_mut(index / 32) {
-                *word |= 1 << (index % 32);
-            }
+            self.busy_spis.insert(index);
             self.kick(usize::from(target));
         }
         self.kick(usize::from(owner));
@@ -575,6 +582,7 @@ impl<'s> Vgic<'s> {
                 irq.fold(state, slot.source, multi);
                 irq.phys_held = false;
             }
+            self.touched(vcpu, slot.intid);
         }
     }
 
