@@ -72,7 +72,16 @@ impl Vgic<'_> {
 
     /// Reads the 32-bit register of family `reg` covering INTIDs
     /// `first..first + 32`. Unimplemented INTIDs read as zero.
-    pub(super) fn read_bits(&self, bank: usize, reg: BitReg, first: u32) -> u32 {
+    ///
+    /// The pending and active state of an interrupt a running vCPU's list
+    /// register holds is as of that vCPU's last sync (the accessing vCPU's
+    /// own were folded just before); that vCPU is kicked, so that a guest
+    /// polling the state (Linux's `synchronize_irq`) sees it change.
+    pub(super) fn read_bits(&mut self, bank: usize, reg: BitReg, first: u32) -> u32 {
+        let state = matches!(
+            reg,
+            BitReg::SetPending | BitReg::ClearPending | BitReg::SetActive | BitReg::ClearActive
+        );
         let mut value = 0;
         for bit in 0..32 {
             let Some(irq) = self.irq(bank, first + bit) else {
@@ -84,6 +93,10 @@ impl Vgic<'_> {
                 BitReg::SetPending | BitReg::ClearPending => irq.pending_visible(),
                 BitReg::SetActive | BitReg::ClearActive => irq.active,
             };
+            if state && irq.in_lr {
+                let owner = usize::from(irq.owner);
+                self.kick(owner);
+            }
             if set {
                 value |= 1 << bit;
             }
