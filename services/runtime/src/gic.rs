@@ -244,16 +244,21 @@ pub enum SgiTarget {
 const SGI1R_INTID_SHIFT: u32 = 24;
 const SGI1R_IRM: u64 = 1 << 40;
 
+/// The ICC_SGI1R_EL1 value that sends SGI `intid` (0..=15) to `target`.
+pub(crate) fn sgi1r_value(intid: u32, target: SgiTarget) -> u64 {
+    let targets = match target {
+        SgiTarget::Vcpus(mask) => u64::from(mask),
+        SgiTarget::Others => SGI1R_IRM,
+        SgiTarget::This => 1 << (smp::current_vcpu() & 0xf),
+    };
+    u64::from(intid & 0xf) << SGI1R_INTID_SHIFT | targets
+}
+
 /// Sends SGI `intid` (0..=15).
 pub fn send_sgi(intid: u32, target: SgiTarget) {
     match distributor() {
         Some(Distributor::V3 { .. }) => {
-            let targets = match target {
-                SgiTarget::Vcpus(mask) => u64::from(mask),
-                SgiTarget::Others => SGI1R_IRM,
-                SgiTarget::This => 1 << (smp::current_vcpu() & 0xf),
-            };
-            let value = u64::from(intid & 0xf) << SGI1R_INTID_SHIFT | targets;
+            let value = sgi1r_value(intid, target);
             // SAFETY: writing ICC_SGI1R_EL1 only generates an SGI; the DSB
             // makes earlier stores visible to the targets first (as Linux's
             // gic_ipi_send_mask does), the ISB issues it.

@@ -39,11 +39,10 @@
 //! `text_offset` is below 4 KiB up by 2 MiB, so the default base would not
 //! match), `objcopy -O binary`, then `qemu-system-aarch64 -M virt -cpu
 //! cortex-a72 -kernel prog.bin -append "... native"`. The `native` boot
-//! argument selects [`native`] mode: console on the PL011, PSCI over the
-//! tree's conduit, and the GIC set up for the virtual timer, as the core
-//! would. (Without it QEMU answers every HVC as a PSCI call, so PSCI still
-//! works and the console falls back to the PL011, but no timer interrupt
-//! arrives.)
+//! argument selects [`native`] mode: console on the PL011 and PSCI over the
+//! tree's conduit, without trying the core's hypercalls first. (Without it
+//! QEMU answers every HVC as a PSCI call, so PSCI still works and the
+//! console falls back to the PL011.)
 //!
 //! # What runs before `main`
 //!

@@ -1,7 +1,7 @@
 //! The first Rust code on each vCPU: records what the boot contract hands
 //! over, brings up this vCPU's GIC CPU interface, and calls the program.
 
-use crate::{devicetree, gic, native, psci, smp};
+use crate::{devicetree, gic, psci, smp};
 
 extern "Rust" {
     /// The program's `main`, defined by [`crate::entry!`].
@@ -11,7 +11,6 @@ extern "Rust" {
 /// vCPU 0, called by `_start` on stack 0 with the MMU on and `.bss` zeroed.
 pub(crate) extern "C" fn primary_start(device_tree: usize) -> ! {
     devicetree::record(device_tree);
-    native::init_interrupt_controller(true);
     gic::init_this_cpu();
     // SAFETY: `entry!` defines `__bulkhead_main` with exactly this signature
     // (a program without it fails to link), and it is called once, here.
@@ -20,7 +19,6 @@ pub(crate) extern "C" fn primary_start(device_tree: usize) -> ! {
 
 /// A vCPU started by [`smp::start_vcpu`], on its own stack with the MMU on.
 pub(crate) extern "C" fn secondary_start(vcpu: usize) -> ! {
-    native::init_interrupt_controller(false);
     gic::init_this_cpu();
     match smp::registered_main(vcpu) {
         Some(main) => main(vcpu),

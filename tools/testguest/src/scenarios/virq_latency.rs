@@ -1,11 +1,17 @@
-//! `bench-virq [samples=N]`: `virq_inject_latency`, the instructions from
-//! this vCPU's virtual timer interrupt arriving to the first instruction of
-//! its IRQ vector (see `bulkhead_runtime::irq_latency`). Under Bulkhead that
-//! is the core's path for a physical PPI taken at EL2 and injected with the
-//! HW bit; on bare QEMU it is 0, which checks the method. N samples
-//! (default 1000).
+//! `bench-virq [samples=N]`: interrupt delivery path lengths (see
+//! `bulkhead_runtime::irq_latency`), N samples each (default 1000):
+//!
+//! - `virq_inject_latency`: from this vCPU's virtual timer interrupt
+//!   arriving to the first instruction of its IRQ vector. Under Bulkhead the
+//!   core's path for a physical PPI taken at EL2 and injected with the HW
+//!   bit; on bare QEMU 0, which checks the method.
+//! - `vsgi_self_latency` (GICv3): from just before this vCPU's
+//!   ICC_SGI1R_EL1 write sending itself an SGI to its IRQ vector. Under
+//!   Bulkhead the trapped write emulated by the core's vGIC, the SGI
+//!   injected and the return; on bare QEMU 1 (the write itself).
 
-use bulkhead_runtime::{irq_latency, pmu, println, psci};
+use bulkhead_runtime::irq_latency::{self, ProbeError};
+use bulkhead_runtime::{pmu, println, psci};
 
 use crate::options;
 use crate::scenarios::bench;
@@ -18,6 +24,30 @@ const MAX_SAMPLES: usize = 4096;
 /// have read the counter (16 instructions a count under `-icount shift=0`).
 const LEAD_COUNTS: u64 = 32;
 
+/// Takes `samples` measurements and reports them as `name`; `false` if the
+/// probe cannot run here (reported), failing the scenario on any other error.
+fn sample(
+    name: &str,
+    samples: &mut [u64],
+    mut one: impl FnMut() -> Result<u64, ProbeError>,
+) -> bool {
+    for sample in samples.iter_mut() {
+        match one() {
+            Ok(instructions) => *sample = instructions,
+            Err(ProbeError::NotGicV3) => {
+                println!("{SCENARIO}: {name} needs a GICv3, skipped");
+                return false;
+            }
+            Err(error) => {
+                println!("{SCENARIO}: FAIL {name}: {error:?}");
+                psci::system_off()
+            }
+        }
+    }
+    bench::report(name, samples);
+    true
+}
+
 /// `bench-virq`.
 pub fn run() -> ! {
     let count = options::number_or(SCENARIO, "samples", DEFAULT_SAMPLES);
@@ -27,15 +57,13 @@ pub fn run() -> ! {
     pmu::enable_cycle_counter();
     let mut samples = [0u64; MAX_SAMPLES];
     let samples = samples.get_mut(..count).unwrap_or_default();
-    for sample in samples.iter_mut() {
-        match irq_latency::measure_virtual_timer(LEAD_COUNTS) {
-            Ok(instructions) => *sample = instructions,
-            Err(error) => {
-                println!("{SCENARIO}: FAIL {error:?}");
-                psci::system_off()
-            }
-        }
-    }
-    bench::report("virq_inject_latency", samples);
+    sample("virq_inject_latency", samples, || {
+        irq_latency::measure_virtual_timer(LEAD_COUNTS)
+    });
+    sample(
+        "vsgi_self_latency",
+        samples,
+        irq_latency::measure_sgi_to_self,
+    );
     psci::system_off()
 }
