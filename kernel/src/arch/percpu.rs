@@ -5,7 +5,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use aarch64_cpu::registers::{Writeable, SP_EL0, TPIDR_EL2};
+use aarch64_cpu::registers::{Writeable, TPIDR_EL2};
 use kernel_core::MAX_CPUS;
 
 use super::vectors::GuestRegs;
@@ -31,7 +31,13 @@ pub struct PerCpu {
     /// Registers of the vCPU whose hypercall is being handled, while its
     /// x19-x28 live only in the CPU (see the hypercall path in vectors.rs).
     hvc_trapped: UnsafeCell<*mut GuestRegs>,
+    /// Top of this CPU's emergency stack, which the vectors switch to for an
+    /// exception taken at EL2 (set once by `init_this_cpu`).
+    emergency_stack_top: UnsafeCell<u64>,
 }
+
+/// Offset of [`PerCpu`]'s `emergency_stack_top`, for the vectors.
+pub const EMERGENCY_STACK_TOP_OFFSET: usize = core::mem::offset_of!(PerCpu, emergency_stack_top);
 
 // SAFETY: `current_regs` is only touched by the CPU owning this PerCpu (through
 // TPIDR_EL2); the other fields are immutable after boot or atomic.
@@ -53,6 +59,7 @@ static PERCPU: [PerCpu; MAX_CPUS] = {
             index: 0,
             online: AtomicBool::new(false),
             hvc_trapped: UnsafeCell::new(core::ptr::null_mut()),
+            emergency_stack_top: UnsafeCell::new(0),
         }
     }; MAX_CPUS];
     let mut i = 0;
@@ -73,14 +80,16 @@ pub fn stack_top(index: usize) -> usize {
     base + (index + 1) * (super::boot::GUARD_SIZE + STACK_SIZE)
 }
 
-/// Points TPIDR_EL2 at this CPU's data and SP_EL0 at its emergency stack.
+/// Points TPIDR_EL2 at this CPU's data and records its emergency stack.
 /// Called once per CPU, early, before any guest runs.
 pub fn init_this_cpu(index: usize) {
     let Some(cpu) = PERCPU.get(index) else { return };
     TPIDR_EL2.set(cpu as *const PerCpu as u64);
     // SAFETY: only the address of this CPU's slot is computed.
     let emergency = unsafe { (*EMERGENCY_STACKS.0.get()).as_ptr().add(index) } as u64;
-    SP_EL0.set(emergency + EMERGENCY_STACK_SIZE as u64);
+    // SAFETY: only this CPU touches its own PerCpu, and no exception can
+    // be using the emergency stack yet.
+    unsafe { *cpu.emergency_stack_top.get() = emergency + EMERGENCY_STACK_SIZE as u64 };
 }
 
 /// Announces that this CPU is ready to run vCPUs (the boot CPU waits for it).

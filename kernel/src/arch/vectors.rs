@@ -4,8 +4,9 @@
 //! vCPU should run next are restored before `eret`.
 //!
 //! An exception taken from EL2 itself is a core bug (or a stack overflow into a
-//! guard page): it switches to this CPU's emergency stack (SP_EL0), saves every
-//! register and reports.
+//! guard page): it switches to this CPU's emergency stack, saves every
+//! register and reports. The emergency stack's address comes from the per-CPU
+//! data, never from SP_EL0, which holds whatever the last guest put there.
 
 use core::arch::global_asm;
 
@@ -166,7 +167,17 @@ global_asm!(
 
 .macro CURRENT kind
     .balign 0x80
-    msr     spsel, #0               // the emergency stack in SP_EL0
+    // SP_EL0 holds the last guest's value: load this CPU's emergency stack
+    // top instead. x0 is parked in SP_EL0 meanwhile (the guest's SP_EL0 is
+    // lost, but an EL2 exception stops the system anyway), then SP and x0
+    // are swapped back without a scratch register.
+    msr     spsel, #0
+    mov     sp, x0
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0, #{emergency_stack_top}]
+    add     sp, sp, x0              // sp = x0_orig + top
+    sub     x0, sp, x0              // x0 = x0_orig
+    sub     sp, sp, x0              // sp = top
     sub     sp, sp, #288
     stp     x0, x1, [sp, #0]
     mov     x1, #\kind
@@ -285,6 +296,7 @@ current_el_common:
 9:  wfe
     b       9b
 "#,
+    emergency_stack_top = const super::percpu::EMERGENCY_STACK_TOP_OFFSET,
     ipc_first_lo = const abi::ipc::CALL & 0xffff,
     ipc_first_hi = const abi::ipc::CALL >> 16,
     ipc_span = const abi::ipc::REPLY_RECV - abi::ipc::CALL,
