@@ -126,7 +126,7 @@ impl Partition {
             // SAFETY: the region's physical memory belongs to this partition
             // alone (validated at boot), is identity-mapped RW in the EL2 map,
             // and none of its vCPUs runs while it is (re)loaded.
-            unsafe { core::ptr::write_bytes(r.pa as *mut u8, 0, r.size as usize) };
+            unsafe { cache::zero(r.pa, r.size) };
         }
         for (blob, ipa) in [
             (self.image, self.desc.image_ipa),

@@ -457,6 +457,17 @@ impl<'a> Manifest<'a> {
     /// past its end). Every record is checked here, so the accessors cannot
     /// fail afterwards.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ManifestError> {
+        Self::parse_with_crc(bytes, crc32::update)
+    }
+
+    /// As [`Self::parse`], folding the checksum with `crc_update` (same
+    /// contract as [`crc32::update`]): the core passes one that uses the
+    /// CPU's CRC32 instructions, since a manifest carrying Linux is tens of
+    /// MiB and is checked at every boot.
+    pub fn parse_with_crc(
+        bytes: &'a [u8],
+        crc_update: fn(u32, &[u8]) -> u32,
+    ) -> Result<Self, ManifestError> {
         if bytes.len() < HEADER_LEN {
             return Err(ManifestError::TooShort { len: bytes.len() });
         }
@@ -481,7 +492,7 @@ impl<'a> Manifest<'a> {
             })?;
         let bytes = &bytes[..total];
         let stored = read_u32(bytes, CHECKSUM_OFFSET);
-        let computed = checksum(bytes);
+        let computed = checksum_with(bytes, crc_update);
         if stored != computed {
             return Err(ManifestError::ChecksumMismatch { stored, computed });
         }
@@ -1017,11 +1028,11 @@ impl<'a> Manifest<'a> {
     }
 }
 
-/// CRC-32 of a manifest with its checksum field taken as zero.
-fn checksum(bytes: &[u8]) -> u32 {
-    let state = crc32::update(!0, &bytes[..CHECKSUM_OFFSET]);
-    let state = crc32::update(state, &[0; 4]);
-    !crc32::update(state, &bytes[CHECKSUM_OFFSET + 4..])
+/// CRC-32 of a manifest with its checksum field taken as zero, folded by `update`.
+fn checksum_with(bytes: &[u8], update: fn(u32, &[u8]) -> u32) -> u32 {
+    let state = update(!0, &bytes[..CHECKSUM_OFFSET]);
+    let state = update(state, &[0; 4]);
+    !update(state, &bytes[CHECKSUM_OFFSET + 4..])
 }
 
 /// Builds manifests on the host (the config tool and tests).
@@ -1264,7 +1275,7 @@ pub mod build {
                 device_index += 1;
             }
         }
-        let sum = checksum(&out);
+        let sum = checksum_with(&out, crc32::update);
         out[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&sum.to_le_bytes());
         out
     }

@@ -5,6 +5,7 @@
 pub mod boot;
 pub mod cache;
 pub mod context;
+pub mod crc32;
 pub mod firmware;
 pub mod percpu;
 pub mod sysreg;
