@@ -28,6 +28,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
+pub use platform::gic_irqs::InterruptRegs;
 pub use platform::gicv2::SgiTargets as GicV2SgiTargets;
 
 register_structs! {
@@ -148,6 +149,16 @@ pub fn distributor() -> Option<&'static Distributor> {
 }
 
 impl Distributor {
+    /// The per-interrupt registers (IGROUPR .. ICFGR), the same in both
+    /// versions; under GICv3 those of SGIs and PPIs are in each
+    /// redistributor instead.
+    pub fn irqs(&self) -> &InterruptRegs {
+        match self {
+            Self::V2(gicd) => gicd.irqs(),
+            Self::V3 { gicd, .. } => gicd.irqs(),
+        }
+    }
+
     /// Every redistributor (GICv3), in the order the region lays them out;
     /// nothing for GICv2.
     pub fn redistributors(&self) -> impl Iterator<Item = gicv3::Redistributor> {

@@ -22,7 +22,7 @@
 //! Every check prints `vgic: <what> ok` or `vgic: FAIL <what>: <detail>`,
 //! then `vgic: all ok` when none failed.
 
-use bulkhead_runtime::gic::{self, Distributor, SgiTarget};
+use bulkhead_runtime::gic::{self, Distributor, InterruptRegs, SgiTarget};
 use bulkhead_runtime::{irq, println, psci, smp, timer};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -87,7 +87,7 @@ fn on_interrupt(intid: u32) {
         }
     }
     if intid == SPI_ACTIVE {
-        ACTIVE_IN_HANDLER.store(is_active(SPI_ACTIVE), Ordering::Release);
+        ACTIVE_IN_HANDLER.store(irqs().is_active(SPI_ACTIVE), Ordering::Release);
     }
 }
 
@@ -113,46 +113,8 @@ fn distributor() -> &'static Distributor {
     }
 }
 
-fn set_pending(intid: u32, pending: bool) {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().set_pending(intid, pending),
-        Distributor::V2(gicd) => gicd.irqs().set_pending(intid, pending),
-    }
-}
-
-fn is_pending(intid: u32) -> bool {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().is_pending(intid),
-        Distributor::V2(gicd) => gicd.irqs().is_pending(intid),
-    }
-}
-
-fn is_active(intid: u32) -> bool {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().is_active(intid),
-        Distributor::V2(gicd) => gicd.irqs().is_active(intid),
-    }
-}
-
-fn set_enabled(intid: u32, enabled: bool) {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().set_enabled(intid, enabled),
-        Distributor::V2(gicd) => gicd.irqs().set_enabled(intid, enabled),
-    }
-}
-
-fn set_priority(intid: u32, priority: u8) {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().set_priority(intid, priority),
-        Distributor::V2(gicd) => gicd.irqs().set_priority(intid, priority),
-    }
-}
-
-fn priority(intid: u32) -> u8 {
-    match distributor() {
-        Distributor::V3 { gicd, .. } => gicd.irqs().priority(intid),
-        Distributor::V2(gicd) => gicd.irqs().priority(intid),
-    }
+fn irqs() -> &'static InterruptRegs {
+    distributor().irqs()
 }
 
 /// Routes SPI `intid` to vCPU `vcpu` (IROUTER Aff0 or ITARGETSR bit).
@@ -166,7 +128,7 @@ fn route(intid: u32, vcpu: usize) {
 /// Routed to this vCPU, enabled, with `priority`.
 fn prepare_spi(intid: u32, priority: u8) {
     gic::enable_interrupt(intid);
-    set_priority(intid, priority);
+    irqs().set_priority(intid, priority);
 }
 
 fn identification() {
@@ -242,19 +204,19 @@ fn identification() {
 }
 
 fn registers() {
-    set_priority(SPI_REMOTE, 0xff);
-    let p = priority(SPI_REMOTE);
+    irqs().set_priority(SPI_REMOTE, 0xff);
+    let p = irqs().priority(SPI_REMOTE);
     check("five priority bits", p == 0xf8, format_args!("{p:#x}"));
+    irqs().set_edge(SPI_REMOTE, true);
+    let edge = irqs().is_edge(SPI_REMOTE);
+    irqs().set_edge(SPI_REMOTE, false);
+    check(
+        "ICFGR edge sticks",
+        edge && !irqs().is_edge(SPI_REMOTE),
+        format_args!("{edge}"),
+    );
     match distributor() {
         Distributor::V3 { gicd, .. } => {
-            gicd.irqs().set_edge(SPI_REMOTE, true);
-            let edge = gicd.irqs().is_edge(SPI_REMOTE);
-            gicd.irqs().set_edge(SPI_REMOTE, false);
-            check(
-                "ICFGR edge sticks",
-                edge && !gicd.irqs().is_edge(SPI_REMOTE),
-                format_args!("{edge}"),
-            );
             gicd.route(SPI_REMOTE, 1 << 31);
             let irm = gicd.routing(SPI_REMOTE);
             gicd.route(SPI_REMOTE, 1);
@@ -266,14 +228,6 @@ fn registers() {
             );
         }
         Distributor::V2(gicd) => {
-            gicd.irqs().set_edge(SPI_REMOTE, true);
-            let edge = gicd.irqs().is_edge(SPI_REMOTE);
-            gicd.irqs().set_edge(SPI_REMOTE, false);
-            check(
-                "ICFGR edge sticks",
-                edge && !gicd.irqs().is_edge(SPI_REMOTE),
-                format_args!("{edge}"),
-            );
             gicd.irqs().set_targets(SPI_REMOTE, 0b10);
             let targets = gicd.irqs().targets(SPI_REMOTE);
             check(
@@ -343,9 +297,9 @@ fn burst() {
         prepare_spi(intid, p);
     }
     for intid in BURST_FIRST..BURST_FIRST + 8 {
-        set_pending(intid, true);
+        irqs().set_pending(intid, true);
     }
-    let all_pending = (BURST_FIRST..BURST_FIRST + 8).all(is_pending);
+    let all_pending = (BURST_FIRST..BURST_FIRST + 8).all(|i| irqs().is_pending(i));
     check(
         "eight SPIs pending through ISPENDR",
         all_pending,
@@ -374,46 +328,46 @@ fn burst() {
 
 fn enable_semantics() {
     prepare_spi(SPI_DISABLED, 0xa0);
-    set_enabled(SPI_DISABLED, false);
-    set_pending(SPI_DISABLED, true);
+    irqs().set_enabled(SPI_DISABLED, false);
+    irqs().set_pending(SPI_DISABLED, true);
     timer::sleep_ms(ARRIVAL_MS);
     check(
         "a disabled SPI stays pending",
-        count(0, SPI_DISABLED) == 0 && is_pending(SPI_DISABLED),
+        count(0, SPI_DISABLED) == 0 && irqs().is_pending(SPI_DISABLED),
         format_args!("taken {} times", count(0, SPI_DISABLED)),
     );
-    set_enabled(SPI_DISABLED, true);
+    irqs().set_enabled(SPI_DISABLED, true);
     let arrived = wait_until(|| count(0, SPI_DISABLED) == 1);
     check(
         "enabling delivers it",
-        arrived && !is_pending(SPI_DISABLED),
+        arrived && !irqs().is_pending(SPI_DISABLED),
         format_args!("taken {} times", count(0, SPI_DISABLED)),
     );
 
     prepare_spi(SPI_CLEARED, 0xa0);
-    set_enabled(SPI_CLEARED, false);
-    set_pending(SPI_CLEARED, true);
-    set_pending(SPI_CLEARED, false);
-    set_enabled(SPI_CLEARED, true);
+    irqs().set_enabled(SPI_CLEARED, false);
+    irqs().set_pending(SPI_CLEARED, true);
+    irqs().set_pending(SPI_CLEARED, false);
+    irqs().set_enabled(SPI_CLEARED, true);
     timer::sleep_ms(ARRIVAL_MS);
     check(
         "ICPENDR withdraws a pending SPI",
-        count(0, SPI_CLEARED) == 0 && !is_pending(SPI_CLEARED),
+        count(0, SPI_CLEARED) == 0 && !irqs().is_pending(SPI_CLEARED),
         format_args!("taken {} times", count(0, SPI_CLEARED)),
     );
 }
 
 fn active_semantics() {
     prepare_spi(SPI_ACTIVE, 0xa0);
-    set_pending(SPI_ACTIVE, true);
+    irqs().set_pending(SPI_ACTIVE, true);
     let arrived = wait_until(|| count(0, SPI_ACTIVE) == 1);
     check(
         "ISACTIVER shows the SPI active in its handler, not after EOI",
-        arrived && ACTIVE_IN_HANDLER.load(Ordering::Acquire) && !is_active(SPI_ACTIVE),
+        arrived && ACTIVE_IN_HANDLER.load(Ordering::Acquire) && !irqs().is_active(SPI_ACTIVE),
         format_args!(
             "in handler {}, after {}",
             ACTIVE_IN_HANDLER.load(Ordering::Acquire),
-            is_active(SPI_ACTIVE)
+            irqs().is_active(SPI_ACTIVE)
         ),
     );
 }
@@ -421,7 +375,7 @@ fn active_semantics() {
 fn remote_spi() {
     prepare_spi(SPI_REMOTE, 0xa0);
     route(SPI_REMOTE, 1);
-    set_pending(SPI_REMOTE, true);
+    irqs().set_pending(SPI_REMOTE, true);
     let arrived = wait_until(|| count(1, SPI_REMOTE) == 1);
     check(
         "an SPI routed to the other vCPU arrives there",
