@@ -172,14 +172,18 @@ pub use system::{
 /// Reads, parses and checks a configuration file. Image files must exist and
 /// fit; programs are checked by [`build_manifest`] once built.
 pub fn load(path: &Path) -> Result<System, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    parse_str(path, &read_config(path)?)
+}
+
+/// The text of a configuration file.
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|error| {
         ConfigError::new(
             path,
             None,
             format!("cannot read the configuration: {error}"),
         )
-    })?;
-    parse_str(path, &text)
+    })
 }
 
 /// Parses and checks a configuration held in memory. `path_for_messages`
@@ -192,12 +196,5 @@ pub fn parse_str(path_for_messages: &Path, text: &str) -> Result<System, ConfigE
 /// As [`load`], with `[board] gic` replaced by `gic`: one variant of a
 /// scenario whose `[test] gic_versions` lists several.
 pub fn load_with_gic(path: &Path, gic: u8) -> Result<System, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        ConfigError::new(
-            path,
-            None,
-            format!("cannot read the configuration: {error}"),
-        )
-    })?;
-    validate::check(path, &text, Some(gic))
+    validate::check(path, &read_config(path)?, Some(gic))
 }
