@@ -429,6 +429,14 @@ fn read_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(v)
 }
 
+/// A blob reference: offset then length, both u64.
+fn read_blob(b: &[u8], off: usize) -> BlobRef {
+    BlobRef {
+        offset: read_u64(b, off),
+        len: read_u64(b, off + 8),
+    }
+}
+
 /// A verified manifest, borrowing the image bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Manifest<'a> {
@@ -858,24 +866,15 @@ impl<'a> Manifest<'a> {
             first_region: read_u32(b, off + 28),
             region_count: read_u32(b, off + 32),
             entry_ipa: read_u64(b, off + 40),
-            image: BlobRef {
-                offset: read_u64(b, off + 48),
-                len: read_u64(b, off + 56),
-            },
+            image: read_blob(b, off + 48),
             image_ipa: read_u64(b, off + 64),
-            dtb: BlobRef {
-                offset: read_u64(b, off + 72),
-                len: read_u64(b, off + 80),
-            },
+            dtb: read_blob(b, off + 72),
             dtb_ipa: read_u64(b, off + 88),
             first_cap: read_u32(b, off + 96),
             cap_count: read_u32(b, off + 100),
             first_device: read_u32(b, off + 104),
             device_count: read_u32(b, off + 108),
-            initrd: BlobRef {
-                offset: read_u64(b, off + 112),
-                len: read_u64(b, off + 120),
-            },
+            initrd: read_blob(b, off + 112),
             initrd_ipa: read_u64(b, off + 128),
             first_interrupt: read_u32(b, off + 136),
             interrupt_count: read_u32(b, off + 140),
