@@ -99,7 +99,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-pub mod byte_ring;
+pub use bulkhead_runtime::byte_ring;
 pub mod guest;
 pub mod input;
 pub mod log_ring;

@@ -51,12 +51,14 @@
 //! tree address is recorded ([`devicetree`]), this vCPU's GIC CPU interface
 //! is enabled, and interrupts are still masked.
 //!
-//! The pure helpers (boot arguments, IPA ranges, line buffering, statistics,
-//! exception syndromes, the translation table and the memory test) build on
-//! the host too and are tested there with `cargo test -p bulkhead-runtime`.
+//! The pure helpers (boot arguments, IPA ranges, line buffering, byte
+//! rings, statistics, exception syndromes, the translation table and the
+//! memory test) build on the host too and are tested there with `cargo test
+//! -p bulkhead-runtime`.
 #![cfg_attr(not(test), no_std)]
 
 pub mod bootargs;
+pub mod byte_ring;
 pub mod ipc;
 pub mod line_buffer;
 pub mod memory_map;

@@ -1,6 +1,8 @@
-//! A fixed-capacity ring of bytes, stored inline (the console has no heap):
-//! the emulated receive FIFO, each guest's queue of typed input, and each
-//! guest's log are all one of these.
+//! A fixed-capacity ring of bytes, stored inline (partition programs have no
+//! heap): the console service's emulated receive FIFO, each guest's queue
+//! of typed input and each guest's log, and the queue between a program and
+//! its interrupt-driven mini UART transmitter ([`crate::mini_uart`]) are all
+//! one of these.
 
 /// Up to `N` bytes, oldest first.
 #[derive(Clone, Copy, Debug)]
@@ -62,15 +64,20 @@ impl<const N: usize> ByteRing<N> {
         dropped
     }
 
-    /// Takes the oldest byte.
-    pub fn pop(&mut self) -> Option<u8> {
+    /// The oldest byte, left in the ring.
+    pub fn peek(&self) -> Option<u8> {
         if self.len == 0 {
             return None;
         }
-        let byte = self.bytes.get(self.start).copied();
+        self.bytes.get(self.start).copied()
+    }
+
+    /// Takes the oldest byte.
+    pub fn pop(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
         self.start = (self.start + 1) % N;
         self.len -= 1;
-        byte
+        Some(byte)
     }
 
     /// The contents, oldest first, as two slices (the ring may wrap).
@@ -102,6 +109,8 @@ mod tests {
         assert!(ring.is_full());
         assert!(!ring.push(4));
         assert_eq!(contents(&ring), [1, 2, 3]);
+        assert_eq!(ring.peek(), Some(1));
+        assert_eq!(ring.len(), 3, "peeking leaves the byte");
         assert_eq!(ring.pop(), Some(1));
         assert!(ring.push(5));
         // Wrapped: the slices split.
@@ -111,6 +120,7 @@ mod tests {
             (Some(2), Some(3), Some(5), None)
         );
         assert_eq!(ring.len(), 0);
+        assert_eq!(ring.peek(), None);
     }
 
     #[test]
