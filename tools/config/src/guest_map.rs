@@ -10,16 +10,14 @@ use std::ops::Range;
 /// redistributors in the same 16 MiB).
 pub const GIC_WINDOW: Range<u64> = 0x0800_0000..0x0900_0000;
 
-/// GIC distributor (GICD), GICv2 and GICv3.
-pub const GICD_IPA: u64 = 0x0800_0000;
-/// GICv3 distributor frame size: 64 KiB (GICv3 spec, 12.9 "The GIC Distributor register map").
-pub const GICD_V3_SIZE: u64 = 0x1_0000;
-/// GICv2 distributor frame size: 4 KiB (GICv2 spec, 4.1.2 "Distributor register map").
-pub const GICD_V2_SIZE: u64 = 0x1000;
-/// First GICv3 redistributor; vCPU `i`'s frame is at `GICR_IPA + i * GICR_FRAME_SIZE`.
-pub const GICR_IPA: u64 = 0x080A_0000;
-/// One redistributor: RD_base + SGI_base, 64 KiB each (GICv3 spec, 12.10).
-pub const GICR_FRAME_SIZE: u64 = 0x2_0000;
+/// The distributor and redistributor frames the core emulates, at the
+/// addresses the core decodes them (`kernel_core::vgic::guest_map`, the one
+/// definition): GICD at 0x0800_0000 (64 KiB on GICv3, 4 KiB on GICv2), and on
+/// GICv3 one 128 KiB redistributor (RD_base + SGI_base) per vCPU from
+/// 0x080A_0000.
+pub use kernel_core::vgic::guest_map::{
+    GICD_IPA, GICD_V2_SIZE, GICD_V3_SIZE, GICR_IPA, GICR_STRIDE as GICR_FRAME_SIZE,
+};
 /// GICv2 CPU interface (GICC), backed by the board's virtual CPU interface (GICV).
 pub const GICC_IPA: u64 = 0x0801_0000;
 /// GICv2 CPU interface size: 8 KiB, GICC_DIR lives at 0x1000 (GICv2 spec, 4.1.3).
