@@ -86,6 +86,16 @@ fn gic() -> Option<&'static Gic> {
     GIC.get()
 }
 
+impl Gic {
+    /// GICv2: the ITARGETSR mask that names logical CPU `cpu` (CPU
+    /// interface 0 until that CPU has reported its own).
+    fn v2_target_mask(&self, cpu: usize) -> u8 {
+        self.cpu_masks
+            .get(cpu)
+            .map_or(1, |m| m.load(Ordering::Acquire).max(1))
+    }
+}
+
 /// Is the GIC a GICv3?
 #[inline(always)]
 pub fn is_v3() -> bool {
@@ -247,10 +257,7 @@ pub fn enable_spi(intid: u32, cpu: usize) {
     let Some(g) = gic() else { return };
     match &g.ctrl {
         Controller::V2 { gicd, .. } => {
-            let mask = g
-                .cpu_masks
-                .get(cpu)
-                .map_or(1, |m| m.load(Ordering::Acquire).max(1));
+            let mask = g.v2_target_mask(cpu);
             gicd.enable(intid, mask);
         }
         Controller::V3 { gicd, .. } => {
@@ -277,10 +284,7 @@ pub fn route_spi(intid: u32, cpu: usize) {
     let Some(g) = gic() else { return };
     match &g.ctrl {
         Controller::V2 { gicd, .. } => {
-            let mask = g
-                .cpu_masks
-                .get(cpu)
-                .map_or(1, |m| m.load(Ordering::Acquire).max(1));
+            let mask = g.v2_target_mask(cpu);
             gicd.irqs().set_targets(intid, mask);
             gicd.irqs().set_priority(intid, gicv2::DEFAULT_PRIORITY);
         }
