@@ -111,11 +111,7 @@ fn plan_scenarios(workspace: &Workspace, filter: Option<&str>) -> XtaskResult<Sc
         })
         .map(PathBuf::as_path)
         .collect();
-    // Without the guests, the scenarios that boot them fail to load and say
-    // which file is missing; the others still run.
-    if let Err(e) = crate::commands::guests::ensure_for_configs(&wanted) {
-        println!("guests ... FAILED: {e}");
-    }
+    ensure_guests(&wanted);
     let selected: Vec<_> = paths
         .iter()
         .flat_map(|p| Scenario::load_variants(p))
@@ -191,6 +187,25 @@ fn run_scenarios(workspace: &Workspace, plan: &ScenarioPlan, tally: &mut Tally) 
     }
 }
 
+/// Fetches the Linux guests if one of `configs` needs them. Without them
+/// those configurations fail to load and say which file is missing;
+/// everything else still runs.
+fn ensure_guests(configs: &[&Path]) {
+    if let Err(e) = crate::commands::guests::ensure_for_configs(configs) {
+        println!("guests ... FAILED: {e}");
+    }
+}
+
+/// [`ensure_guests`] for every configuration in `dirs`.
+fn ensure_guests_for_dirs(workspace: &Workspace, dirs: &[&str]) {
+    let paths: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|dir| scenario::discover(&workspace.root.join(dir)).ok())
+        .flatten()
+        .collect();
+    ensure_guests(&paths.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+}
+
 /// Runs `test`; returns whether everything passed.
 pub fn run(options: &TestOptions) -> XtaskResult<bool> {
     let workspace = Workspace::locate();
@@ -201,6 +216,12 @@ pub fn run(options: &TestOptions) -> XtaskResult<bool> {
         _ => Some(plan_scenarios(&workspace, options.filter.as_deref())),
     };
     if options.selection != TestSelection::QemuOnly {
+        // A host test loads every scenario and benchmark configuration,
+        // and some name the Linux guests' files.
+        ensure_guests_for_dirs(
+            &workspace,
+            &[SCENARIO_DIR, crate::commands::bench::BENCH_DIR],
+        );
         run_host_tests(&workspace, &mut tally);
     }
     match plan {
