@@ -109,6 +109,8 @@ pub mod smp;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod start;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod sysreg_probe;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod timer;
 
 /// Declares the program's `main`, which vCPU 0 runs after the runtime's

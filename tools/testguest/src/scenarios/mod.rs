@@ -14,6 +14,7 @@ mod passthrough;
 mod ping;
 mod power;
 mod smp;
+mod sysregs;
 mod ticks;
 mod vgic;
 mod virq_latency;
@@ -25,7 +26,7 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -56,6 +57,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
         "vgic" => vgic::run,
+        "sysregs" => sysregs::run,
         "irq-passthrough" => passthrough::run,
         _ => return None,
     };
