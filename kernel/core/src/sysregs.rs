@@ -99,6 +99,9 @@ const fn keep_fields(value: u64, fields: &[u32]) -> u64 {
     kept
 }
 
+/// An ELn field of ID_AA64PFR0_EL1 for "AArch64 only".
+const AARCH64_ONLY: u64 = 0b0001;
+
 /// ID_AA64PFR0_EL1 (S3_0_C0_C4_0).
 pub const ID_AA64PFR0_EL1: u32 = sysreg_key(3, 0, 0, 4, 0);
 /// ID_AA64PFR1_EL1.
@@ -143,10 +146,15 @@ pub const ID_DFR0_EL1: u32 = sysreg_key(3, 0, 0, 1, 2);
 /// Everything else is the hardware's, so guests see the real CPU.
 pub fn sanitize_id_register(key: u32, hardware: u64, pmu: bool) -> u64 {
     match key {
-        // EL0 [3:0], EL1 [7:4], FP [19:16], AdvSIMD [23:20], GIC [27:24],
-        // DIT [51:48], CSV2 [59:56], CSV3 [63:60]; EL2, EL3, RAS, SVE,
-        // SEL2, MPAM, AMU, RME read 0 (Arm ARM D17.2.67).
-        ID_AA64PFR0_EL1 => keep_fields(hardware, &[0, 4, 16, 20, 24, 48, 56, 60]),
+        // FP [19:16], AdvSIMD [23:20], GIC [27:24], DIT [51:48], CSV2
+        // [59:56], CSV3 [63:60] as the hardware has them; EL0 [3:0] and EL1
+        // [7:4] say AArch64 only (1): the core runs partitions in AArch64
+        // and treats an exception from AArch32 as the partition's fault, so
+        // a guest must not start 32-bit tasks; EL2, EL3, RAS, SVE, SEL2,
+        // MPAM, AMU, RME read 0 (Arm ARM D17.2.67).
+        ID_AA64PFR0_EL1 => {
+            keep_fields(hardware, &[16, 20, 24, 48, 56, 60]) | AARCH64_ONLY | AARCH64_ONLY << 4
+        }
         // BT [3:0], SSBS [7:4], CSV2_frac [35:32] (D17.2.68).
         ID_AA64PFR1_EL1 => keep_fields(hardware, &[0, 4, 32]),
         ID_AA64ZFR0_EL1 | ID_AA64SMFR0_EL1 | ID_AA64DFR1_EL1 => 0,
@@ -259,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn pfr0_hides_el2_el3_sve_ras_amu_and_keeps_the_rest() {
+    fn pfr0_hides_aarch32_el2_el3_sve_ras_amu_and_keeps_the_rest() {
         // A CPU with EL0-EL3 AArch64 (1), FP/AdvSIMD (0), GICv3 sysregs (1),
         // RAS (1), SVE (1), AMU (1), CSV2 (1), CSV3 (1).
         let hw: u64 = 0x1
@@ -274,6 +282,9 @@ mod tests {
             | 0x1 << 60;
         let seen = sanitize_id_register(ID_AA64PFR0_EL1, hw, false);
         assert_eq!(seen, 0x1 | 0x1 << 4 | 0x1 << 24 | 0x1 << 56 | 0x1 << 60);
+        // A CPU that also runs AArch32 at EL0 and EL1 (2) is shown AArch64 only.
+        let seen = sanitize_id_register(ID_AA64PFR0_EL1, hw | 0x2 | 0x2 << 4, false);
+        assert_eq!(seen & 0xff, 0x11);
     }
 
     #[test]

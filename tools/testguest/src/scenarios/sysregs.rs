@@ -22,7 +22,10 @@ pub fn run() -> ! {
     let pfr0 = sysreg_probe::id_aa64pfr0();
     println!("sysregs: ID_AA64PFR0_EL1 {pfr0:#018x}");
     // EL1 [7:4] is AArch64 (1 or 2); EL2 [11:8], EL3 [15:12], SVE [35:32] read 0.
-    check("EL1 present", field(pfr0, 4) != 0);
+    check(
+        "EL0 and EL1 AArch64 only",
+        field(pfr0, 0) == 1 && field(pfr0, 4) == 1,
+    );
     check(
         "EL2, EL3 and SVE hidden",
         field(pfr0, 8) | field(pfr0, 12) | field(pfr0, 32) == 0,
