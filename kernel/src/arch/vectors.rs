@@ -99,12 +99,7 @@ global_asm!(
     stp     x29, x30, [\base, #232]
 .endm
 
-.macro SAVE_GUEST_ENTRY          // x0 = current GuestRegs; saves x0-x18, x29, x30, ELR, SPSR
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0]                // PerCpu.current_regs
-    SAVE_CALLER_SAVED x0
-    ldp     x2, x3, [sp], #16       // the guest's x0, x1, pushed by the vector
-    stp     x2, x3, [x0, #0]
+.macro SAVE_RESUME_STATE         // x0 = current GuestRegs: ELR, SPSR, trap count (uses x2, x3)
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
@@ -113,13 +108,17 @@ global_asm!(
     str     x2, [x0, #264]
 .endm
 
+.macro SAVE_GUEST_ENTRY          // x0 = current GuestRegs; saves x0-x18, x29, x30, ELR, SPSR
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0]                // PerCpu.current_regs
+    SAVE_CALLER_SAVED x0
+    ldp     x2, x3, [sp], #16       // the guest's x0, x1, pushed by the vector
+    stp     x2, x3, [x0, #0]
+    SAVE_RESUME_STATE
+.endm
+
 .macro HVC_ENTRY_TAIL            // x0 = current GuestRegs: ELR, SPSR, trap count
-    mrs     x2, elr_el2
-    mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
-    ldr     x2, [x0, #264]          // GuestRegs.traps
-    add     x2, x2, #1
-    str     x2, [x0, #264]
+    SAVE_RESUME_STATE
     mov     x29, xzr
 .endm
 
