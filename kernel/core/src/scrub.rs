@@ -120,7 +120,8 @@ pub fn unfilled(unit: Range<u64>, filled: &[Range<u64>], mut visit: impl FnMut(R
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+// Expected gap lists are arrays of ranges, one long at times.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
     use crate::pagetable::Attrs;
