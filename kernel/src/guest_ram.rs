@@ -87,15 +87,16 @@ impl GuestRam {
         }
         // Parking turned valid leaves invalid: no CPU may keep a
         // translation to RAM that still holds the previous run's data.
-        // TLBI VMALLS12E1IS (Arm ARM C5.5, "TLB maintenance instructions")
-        // removes every stage-1 and stage-2 entry of the VMID in VTTBR_EL2
-        // on all CPUs of the Inner Shareable domain with one instruction;
-        // `flush_guest_tlb` loads the partition's VTTBR_EL2 around it (DSB
-        // ISH before and after, ISB). The per-IPA alternative, TLBI
-        // IPAS2E1IS for each leaf, would be one instruction per 2 MiB and
-        // still need TLBI VMALLE1IS (under the same VMID) for the combined
-        // stage-1+2 entries, which IPAS2E1IS does not remove (Arm ARM D8.16,
-        // "TLB maintenance requirements" for stage 2 changes).
+        // TLBI VMALLS12E1IS (Arm ARM C5.5, "A64 System instructions for TLB
+        // maintenance") removes every stage-1 and stage-2 entry of the VMID
+        // in VTTBR_EL2 on all CPUs of the Inner Shareable domain with one
+        // instruction; `flush_guest_tlb` loads the partition's VTTBR_EL2
+        // around it (DSB ISH before and after, ISB). The per-IPA
+        // alternative, TLBI IPAS2E1IS for each leaf, would be one
+        // instruction per 2 MiB and still need TLBI VMALLE1IS (under the
+        // same VMID) for the cached stage-1+2 translations, which
+        // IPAS2E1IS does not remove (Arm ARM, "TLB maintenance
+        // instructions", the sequence required after a stage 2 change).
         crate::cpu::flush_guest_tlb(vttbr);
 
         // Where blobs go: those parts of their leaves are not zeroed.
