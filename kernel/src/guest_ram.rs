@@ -109,17 +109,7 @@ impl GuestRam {
             let Some(pa) = self.private_pa(range.clone()) else {
                 continue;
             };
-            let mut ipa = range.start;
-            while ipa < range.end {
-                let Some(leaf) = stage2.leaf(&tables, ipa) else {
-                    break;
-                };
-                if leaf.parked {
-                    scrub_leaf(&leaf, &filled);
-                    stage2.activate(&mut tables, leaf.va);
-                }
-                ipa = leaf.va.saturating_add(leaf.size);
-            }
+            scrub_parked_leaves(&mut stage2, range, &filled);
             // SAFETY: `private_pa` found the whole range inside one private
             // RAM region of this partition (its own memory, mapped RW at
             // EL2, no vCPU running); the blob lives in the core's memory,
@@ -130,18 +120,7 @@ impl GuestRam {
 
         if self.timing == ScrubTiming::AtLoad {
             for r in &self.private {
-                let end = r.ipa.saturating_add(r.size);
-                let mut ipa = r.ipa;
-                while ipa < end {
-                    let Some(leaf) = stage2.leaf(&tables, ipa) else {
-                        break;
-                    };
-                    if leaf.parked {
-                        scrub_leaf(&leaf, &[]);
-                        stage2.activate(&mut tables, leaf.va);
-                    }
-                    ipa = leaf.va.saturating_add(leaf.size);
-                }
+                scrub_parked_leaves(&mut stage2, r.ipa..r.ipa.saturating_add(r.size), &[]);
             }
         }
         // The partition's first vCPU may start on another CPU: make the
@@ -190,6 +169,23 @@ impl GuestRam {
             let end = range.end.checked_sub(r.ipa)?;
             (end <= r.size && offset <= end).then_some(r.pa + offset)
         })
+    }
+}
+
+/// Scrubs every parked leaf that `range` (in private RAM) overlaps, except
+/// where `filled` says blobs go, and makes it valid.
+fn scrub_parked_leaves(stage2: &mut PageTable, range: Range<u64>, filled: &[Range<u64>]) {
+    let mut tables = HeapTables;
+    let mut ipa = range.start;
+    while ipa < range.end {
+        let Some(leaf) = stage2.leaf(&tables, ipa) else {
+            break;
+        };
+        if leaf.parked {
+            scrub_leaf(&leaf, filled);
+            stage2.activate(&mut tables, leaf.va);
+        }
+        ipa = leaf.va.saturating_add(leaf.size);
     }
 }
 
