@@ -16,7 +16,9 @@ use crate::console::{error, info};
 use crate::partition::{self, PartState, Partition, Request, StopAction, Vcpu};
 use crate::{cpu, gic, objects, timer};
 
-/// Loads a partition and starts it.
+/// Loads a partition and starts it. Loading invalidates its VMID's TLB
+/// entries on every CPU (`Partition::load`), so a restart leaves no
+/// translation of the previous run behind.
 pub fn start(p: &Partition) {
     p.load();
     launch(p);
@@ -137,7 +139,6 @@ fn finish(p: &Partition) {
         }
         StopAction::Restart => {
             let n = p.restarts.fetch_add(1, Ordering::Relaxed) + 1;
-            cpu::flush_guest_tlb(p.vttbr);
             start(p);
             info!(
                 "partition \"{}\" restarted from its image (restart {n})",
@@ -205,7 +206,6 @@ pub fn control(p: &Partition, op: u64) -> Result<(), abi::Error> {
         }
         (abi::ipc::control::RESTART, PartState::Stopped | PartState::Faulted) => {
             let n = p.restarts.fetch_add(1, Ordering::Relaxed) + 1;
-            cpu::flush_guest_tlb(p.vttbr);
             start(p);
             info!(
                 "partition \"{}\" restarted from its image (restart {n})",

@@ -12,6 +12,7 @@ mod console;
 mod cpu;
 mod gic;
 mod guest_exception;
+mod guest_ram;
 mod ipc;
 mod lifecycle;
 mod mm;

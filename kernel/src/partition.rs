@@ -11,16 +11,17 @@ use kernel_core::captable::CapTable;
 use kernel_core::manifest::{
     region_flags, DeviceDesc, Manifest, PartitionDesc, RegionDesc, RestartPolicy,
 };
-use kernel_core::pagetable::{self, Attrs, MapError, MemType, PageTable, Regime};
+use kernel_core::pagetable::{self, Attrs, MapError, MapOptions, MemType, PageTable, Regime};
 use kernel_core::psci::Power;
 use kernel_core::restart::RestartWindow;
+use kernel_core::scrub;
 use spin::{Mutex, Once};
 
-use crate::arch::cache;
 use crate::arch::context::{El1State, FpState};
 use crate::arch::vectors::GuestRegs;
 use crate::console::LineBuffer;
 use crate::gic::VgicState;
+use crate::guest_ram::{Blob, GuestRam};
 use crate::mm::HeapTables;
 use crate::vgic;
 
@@ -90,6 +91,8 @@ pub struct Partition {
     pub stats: Stats,
     /// Its virtual GIC: distributor and redistributors.
     pub vgic: vgic::Model,
+    /// Its private RAM, scrubbed on first touch or at load.
+    pub ram: GuestRam,
     image: &'static [u8],
     dtb: &'static [u8],
     initrd: &'static [u8],
@@ -113,45 +116,31 @@ impl Partition {
         self.desc.flags & kernel_core::manifest::partition_flags::PMU != 0
     }
 
-    /// Zeroes its RAM and copies the pristine image, device tree and initrd in, then
-    /// makes the result visible to a guest starting with caches off. Its
-    /// virtual GIC goes back to its reset state.
+    /// Loads it for a (re)start, none of its vCPUs running: its private
+    /// RAM reads as zero (scrubbed now or on first touch, nothing of a
+    /// previous run reachable) except for the pristine image, device tree
+    /// and initrd, written in and visible to a guest starting with caches
+    /// off; shared regions keep their contents. Its virtual GIC goes back to
+    /// its reset state.
     pub fn load(&self) {
         vgic::reset(self);
-        for r in self
-            .regions
-            .iter()
-            .filter(|r| r.is_ram() && r.flags & region_flags::SHARED == 0)
-        {
-            // SAFETY: the region's physical memory belongs to this partition
-            // alone (validated at boot), is identity-mapped RW in the EL2 map,
-            // and none of its vCPUs runs while it is (re)loaded.
-            unsafe { cache::zero(r.pa, r.size) };
-        }
-        for (blob, ipa) in [
-            (self.image, self.desc.image_ipa),
-            (self.dtb, self.desc.dtb_ipa),
-            (self.initrd, self.desc.initrd_ipa),
-        ] {
-            if let Some(pa) = self.ipa_to_pa(ipa, blob.len() as u64) {
-                // SAFETY: `ipa_to_pa` found the whole range inside one RAM
-                // region of this partition (see above); the blob lives in the
-                // core's memory, disjoint from partition RAM.
-                unsafe { core::ptr::copy_nonoverlapping(blob.as_ptr(), pa as *mut u8, blob.len()) };
-            }
-        }
-        for r in self.regions.iter().filter(|r| r.is_ram()) {
-            cache::clean_invalidate_to_poc(r.pa, r.size);
-        }
-        cache::invalidate_icache_all();
-    }
-
-    /// Physical address of `[ipa, ipa + len)` if it lies in one RAM region.
-    pub fn ipa_to_pa(&self, ipa: u64, len: u64) -> Option<u64> {
-        self.regions.iter().filter(|r| r.is_ram()).find_map(|r| {
-            let off = ipa.checked_sub(r.ipa)?;
-            (off.checked_add(len)? <= r.size).then_some(r.pa + off)
-        })
+        self.ram.reload(
+            self.vttbr,
+            [
+                Blob {
+                    ipa: self.desc.image_ipa,
+                    bytes: self.image,
+                },
+                Blob {
+                    ipa: self.desc.dtb_ipa,
+                    bytes: self.dtb,
+                },
+                Blob {
+                    ipa: self.desc.initrd_ipa,
+                    bytes: self.initrd,
+                },
+            ],
+        );
     }
 
     /// The restart decision after a fault, from the policy in the config.
@@ -376,11 +365,14 @@ impl core::fmt::Display for BuildError {
 
 /// Builds every partition from the manifest. `ram_ok` says whether a
 /// physical range is RAM the core may hand out (inside /memory, clear of the
-/// core, the device tree and reserved memory).
+/// core, the device tree and reserved memory); `gic_cpu_interface` is the
+/// physical address of the GICv2 virtual CPU interface frame, if the board
+/// has one (mapped into GICv2 guests, not a device that could do DMA).
 pub fn build(
     manifest: &Manifest<'static>,
     pa_bits: u8,
     ram_ok: impl Fn(u64, u64) -> bool,
+    gic_cpu_interface: Option<u64>,
 ) -> Result<(), BuildError> {
     let ipa_bits = pa_bits.min(40);
     let mut partitions = Vec::new();
@@ -422,9 +414,17 @@ pub fn build(
                     MemType::Device
                 },
             };
-            s2.map(&mut tables, r.ipa, r.pa, r.size, attrs)
+            // Private RAM is parked until scrubbed (`guest_ram`), in
+            // leaves no larger than the scrub unit.
+            let options = if scrub::is_private_ram(r) {
+                scrub::PRIVATE_RAM_MAPPING
+            } else {
+                MapOptions::DEFAULT
+            };
+            s2.map_with(&mut tables, r.ipa, r.pa, r.size, attrs, options)
                 .map_err(|e| BuildError::Map(name, e))?;
         }
+        let ram = GuestRam::new(s2, &regions, scrub::timing(&regions, gic_cpu_interface));
         vtcr = pagetable::vtcr_el2(&s2, pa_bits);
         let vmid = (id as u64 + 1) & 0xff;
         let first_vcpu = vcpus.len();
@@ -448,6 +448,7 @@ pub fn build(
             first_vcpu,
             vcpu_count: vcpus.len() - first_vcpu,
             vgic: vgic::new_model(manifest, id, &desc, vcpus.len() - first_vcpu),
+            ram,
             ctl: Mutex::new(PartCtl {
                 state: PartState::Stopped,
                 live: 0,

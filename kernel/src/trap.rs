@@ -139,28 +139,39 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
                 Some(Ok(Effect::SwitchTo(server))) => return Some(server),
                 Some(Ok(_)) => {}
                 Some(Err(why)) => fault_here(v, p, format_args!("{why}, at IPA {ipa:#x}")),
-                None => fault_here(
-                    v,
-                    p,
-                    format_args!(
-                        "data abort ({}) on a {} at IPA {ipa:#x} (FAR {:#x}), outside its memory",
-                        esr::fault_status_name(da.fault_status),
-                        if da.write { "write" } else { "read" },
-                        FAR_EL2.get()
-                    ),
-                ),
+                None => {
+                    // The first touch of RAM not yet scrubbed is retried
+                    // (PC unchanged) once the core has scrubbed it.
+                    if !p.ram.first_touch(ipa, da.fault_status) {
+                        fault_here(
+                            v,
+                            p,
+                            format_args!(
+                                "data abort ({}) on a {} at IPA {ipa:#x} (FAR {:#x}), outside its memory",
+                                esr::fault_status_name(da.fault_status),
+                                if da.write { "write" } else { "read" },
+                                FAR_EL2.get()
+                            ),
+                        );
+                    }
+                }
             }
         }
         ExceptionClass::InstrAbortLower => {
             let ipa = faulting_ipa();
-            fault_here(
-                v,
-                p,
-                format_args!(
-                    "instruction abort ({}) at IPA {ipa:#x}, outside its executable memory",
-                    esr::fault_status_name((esr & 0x3f) as u8)
-                ),
-            );
+            let fault_status = (esr & 0x3f) as u8;
+            // An instruction fetch (or its stage-1 table walk) may be the
+            // first touch of RAM not yet scrubbed, as a data access may.
+            if !p.ram.first_touch(ipa, fault_status) {
+                fault_here(
+                    v,
+                    p,
+                    format_args!(
+                        "instruction abort ({}) at IPA {ipa:#x}, outside its executable memory",
+                        esr::fault_status_name(fault_status)
+                    ),
+                );
+            }
         }
         ExceptionClass::SysReg => {
             if cpu::loaded().is_some_and(|(id, _)| crate::sysreg_trap::handle(id, v, p, esr)) {

@@ -281,6 +281,13 @@ impl DataAbort {
     }
 }
 
+/// Is a data or instruction fault status code (DFSC/IFSC) a translation
+/// fault at level 0 to 3 (0b0001LL, Arm ARM D17.2.37)? That is the fault an
+/// invalid descriptor raises.
+pub fn is_translation_fault(status: u8) -> bool {
+    matches!(status & 0x3f, 0b00_0100..=0b00_0111)
+}
+
 /// Names a data or instruction fault status code (DFSC/IFSC, ISS bits 5:0; the
 /// two share one encoding, Arm ARM D17.2.37).
 pub fn fault_status_name(dfsc: u8) -> &'static str {
@@ -636,6 +643,17 @@ mod tests {
         assert_eq!(DataAbort::decode(esr(0x24, 31 << 16)).register, 31);
         // Without ISV the syndrome still decodes, with `isv` false for the caller to check.
         assert!(!DataAbort::decode(0x9200_0046).isv);
+    }
+
+    #[test]
+    fn translation_faults_are_told_apart() {
+        for status in 0..0x40u8 {
+            let named = fault_status_name(status).starts_with("translation fault, level ")
+                && !fault_status_name(status).ends_with("-1");
+            assert_eq!(is_translation_fault(status), named, "{status:#x}");
+        }
+        // Bits above the 6-bit code are not part of it, as for the names.
+        assert!(is_translation_fault(0x40 | 0b00_0111));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Policy of the Bulkhead EL2 core, free of hardware access so that it runs and is
 //! tested on the host: the boot manifest, page-table building, scheduling, PSCI
-//! emulation, trap-syndrome decoding and secondary-CPU release.
+//! emulation, trap-syndrome decoding, RAM scrubbing and secondary-CPU release.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -17,6 +17,7 @@ pub mod pagetable;
 pub mod psci;
 pub mod restart;
 pub mod sched;
+pub mod scrub;
 pub mod sysregs;
 pub mod vgic;
 

@@ -16,6 +16,13 @@
 //!   blocks with a 4 KiB granule). At level 3, bits 1:0 must be 0b11 (page).
 //! - Output address: bits 47:12 (47:21 for 2 MiB blocks, 47:30 for 1 GiB).
 //!
+//! A leaf may also be *parked*: an invalid descriptor (bit 0 clear, so the
+//! hardware ignores every other bit, Arm ARM D8.3) that keeps the output
+//! address and attributes of its mapping, marked with a software bit. The
+//! range stays claimed, no walk translates it, and [`PageTable::activate`]
+//! makes it valid with one store. The core parks partition RAM that it
+//! scrubs on first touch (`crate::scrub`).
+//!
 //! Ordering: the builder only stores descriptors. Before the tables are used,
 //! or after changing live ones, the caller issues `DSB ISHST` and the matching
 //! TLB invalidation. Replacing a live block by a table (what [`PageTable::unmap`]
@@ -50,6 +57,12 @@ const DESC_TYPE_TABLE_OR_PAGE: u64 = DESC_VALID | DESC_TABLE_OR_PAGE;
 const DESC_TYPE_BLOCK: u64 = DESC_VALID;
 /// Output / next-table address bits 47:12.
 const DESC_ADDRESS_MASK: u64 = ((1 << OUTPUT_ADDRESS_BITS) - 1) & !(PAGE_SIZE - 1);
+/// Bit 55 marks a parked leaf. Bits 58:55 of block and page descriptors are
+/// reserved for software use, and every bit but bit 0 of an invalid
+/// descriptor is ignored by the hardware (Arm ARM D8.3), so the mark is never
+/// seen by a table walk. Only invalid descriptors carry it:
+/// [`PageTable::activate`] clears it as it sets the valid bit.
+const DESC_SW_PARKED: u64 = 1 << 55;
 
 /// Access flag, lower attribute bit 10. Set in every leaf so the first access
 /// does not take an Access flag fault (the core does not track accesses).
@@ -229,7 +242,61 @@ impl fmt::Display for MapError {
     }
 }
 
-/// One leaf mapping found by [`PageTable::mappings`].
+/// Largest leaf [`PageTable::map_with`] may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeafSize {
+    /// 4 KiB pages only (level 3).
+    Page,
+    /// Pages and 2 MiB blocks (level 2).
+    Block2M,
+    /// Pages, 2 MiB and 1 GiB blocks (level 1).
+    Block1G,
+}
+
+impl LeafSize {
+    /// The shallowest level whose descriptors may be leaves of this size.
+    const fn level(self) -> u8 {
+        match self {
+            Self::Page => LAST_LEVEL,
+            Self::Block2M => 2,
+            Self::Block1G => 1,
+        }
+    }
+
+    /// Bytes one leaf of this size maps.
+    pub const fn bytes(self) -> u64 {
+        level_size(self.level())
+    }
+}
+
+/// Whether the leaves [`PageTable::map_with`] writes translate at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafState {
+    /// Valid descriptors: walks translate them.
+    Valid,
+    /// Parked descriptors (see the module documentation): invalid until
+    /// [`PageTable::activate`].
+    Parked,
+}
+
+/// How [`PageTable::map_with`] lays a range out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapOptions {
+    /// The largest leaf to use where alignment allows.
+    pub largest_leaf: LeafSize,
+    /// Valid or parked leaves.
+    pub state: LeafState,
+}
+
+impl MapOptions {
+    /// What [`PageTable::map`] does: the largest blocks alignment allows, valid.
+    pub const DEFAULT: Self = Self {
+        largest_leaf: LeafSize::Block1G,
+        state: LeafState::Valid,
+    };
+}
+
+/// One leaf mapping found by [`PageTable::mappings`] or [`PageTable::leaf`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
     /// First input address.
@@ -242,6 +309,8 @@ pub struct Mapping {
     pub level: u8,
     /// Access rights and memory type.
     pub attrs: Attrs,
+    /// Parked: an invalid descriptor that keeps this mapping for later.
+    pub parked: bool,
 }
 
 /// A translation table tree: its root and the shape of the address space.
@@ -336,8 +405,8 @@ impl PageTable {
     /// Maps `[va, va + size)` to `[pa, pa + size)`. All three must be 4 KiB
     /// aligned. Uses 1 GiB blocks (level 1) and 2 MiB blocks (level 2) wherever
     /// `va`, `pa` and the remaining size allow, 4 KiB pages otherwise. Refuses to
-    /// overwrite any existing valid mapping; on any error nothing new stays
-    /// mapped (tables allocated on the way may remain, empty).
+    /// overwrite any existing mapping, valid or parked; on any error nothing
+    /// new stays mapped (tables allocated on the way may remain, empty).
     pub fn map(
         &mut self,
         mem: &mut impl TableMemory,
@@ -345,6 +414,20 @@ impl PageTable {
         pa: u64,
         size: u64,
         attrs: Attrs,
+    ) -> Result<(), MapError> {
+        self.map_with(mem, va, pa, size, attrs, MapOptions::DEFAULT)
+    }
+
+    /// [`PageTable::map`] with leaves no larger than `options.largest_leaf`,
+    /// written valid or parked as `options.state` says.
+    pub fn map_with(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+        options: MapOptions,
     ) -> Result<(), MapError> {
         let end = self.check_range(va, size)?;
         check_aligned(pa)?;
@@ -360,7 +443,7 @@ impl PageTable {
         let mut cursor = va;
         while cursor < end {
             let out = pa + (cursor - va);
-            match self.map_one(mem, cursor, out, end - cursor, leaf_bits) {
+            match self.map_one(mem, cursor, out, end - cursor, leaf_bits, options) {
                 Ok(mapped) => cursor += mapped,
                 Err(error) => {
                     // Roll back: everything in [va, cursor) was mapped by this
@@ -374,15 +457,66 @@ impl PageTable {
         Ok(())
     }
 
-    /// Removes every mapping in `[va, va + size)` (4 KiB aligned). A block that
-    /// straddles a boundary of the range is split into a next-level table that
-    /// keeps the rest of the block mapped, so guard pages can be carved out of a
-    /// block-mapped range. Parts of the range that were not mapped are fine.
+    /// Removes every mapping in `[va, va + size)` (4 KiB aligned), valid or
+    /// parked. A block that straddles a boundary of the range is split into a
+    /// next-level table that keeps the rest of the block mapped, so guard pages
+    /// can be carved out of a block-mapped range. Parts of the range that were
+    /// not mapped are fine.
     pub fn unmap(
         &mut self,
         mem: &mut impl TableMemory,
         va: u64,
         size: u64,
+    ) -> Result<(), MapError> {
+        self.rewrite_leaves(mem, va, size, |_| 0)
+    }
+
+    /// Parks every valid leaf in `[va, va + size)` (4 KiB aligned): each stays
+    /// claimed with its output address and attributes but stops translating
+    /// (see the module documentation); leaves already parked stay so. A block
+    /// straddling a boundary of the range is split as [`PageTable::unmap`]
+    /// does. After parking live entries the caller must invalidate the TLB
+    /// entries that may hold them.
+    pub fn park(&mut self, mem: &mut impl TableMemory, va: u64, size: u64) -> Result<(), MapError> {
+        self.rewrite_leaves(mem, va, size, park_descriptor)
+    }
+
+    /// The leaf, valid or parked, whose range holds `va`.
+    pub fn leaf(&self, mem: &impl TableMemory, va: u64) -> Option<Mapping> {
+        if va >> self.va_bits != 0 {
+            return None;
+        }
+        let (_, _, descriptor, level) = self.find_present_leaf(mem, va)?;
+        leaf_mapping(self.regime, va, descriptor, level)
+    }
+
+    /// Makes the parked leaf holding `va` valid, with one descriptor store;
+    /// returns it as it now is. `None`, changing nothing, if the leaf there
+    /// is valid already or there is none. No TLB maintenance is needed for
+    /// it: a TLB never holds an entry that would take a Translation fault
+    /// (Arm ARM D8.14, break-before-make applies only to replacing a valid
+    /// entry); a `DSB ISHST` after the store makes it visible to table walks.
+    pub fn activate(&mut self, mem: &mut impl TableMemory, va: u64) -> Option<Mapping> {
+        if va >> self.va_bits != 0 {
+            return None;
+        }
+        let (table, index, descriptor, level) = self.find_present_leaf(mem, va)?;
+        if descriptor & DESC_VALID != 0 {
+            return None;
+        }
+        let valid = descriptor & !DESC_SW_PARKED | DESC_VALID;
+        mem.write(table, index, valid);
+        leaf_mapping(self.regime, va, valid, level)
+    }
+
+    /// Replaces each leaf in `[va, va + size)` by `rewrite(leaf)`, splitting
+    /// leaves that straddle a boundary of the range first.
+    fn rewrite_leaves(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        size: u64,
+        rewrite: impl Fn(u64) -> u64,
     ) -> Result<(), MapError> {
         let end = self.check_range(va, size)?;
         let mut cursor = va;
@@ -392,7 +526,7 @@ impl PageTable {
             loop {
                 let index = level_index(cursor, level);
                 let descriptor = mem.read(table, index);
-                if descriptor & DESC_VALID == 0 {
+                if !is_present(descriptor) {
                     cursor = next_slot(cursor, level).min(end);
                     continue 'range;
                 }
@@ -404,7 +538,7 @@ impl PageTable {
                 let slot_start = cursor & !(level_size(level) - 1);
                 let slot_end = slot_start.saturating_add(level_size(level));
                 if slot_start == cursor && slot_end <= end {
-                    mem.write(table, index, 0);
+                    mem.write(table, index, rewrite(descriptor));
                     cursor = slot_end;
                 } else {
                     // Only part of this block goes: replace it by a table that
@@ -430,7 +564,8 @@ impl PageTable {
         Some((base + offset, decode_attrs(self.regime, descriptor)?))
     }
 
-    /// Calls `visit` for every leaf descriptor, in input-address order.
+    /// Calls `visit` for every leaf descriptor, valid or parked, in
+    /// input-address order.
     pub fn mappings(&self, mem: &impl TableMemory, mut visit: impl FnMut(Mapping)) {
         self.visit_table(mem, self.root, self.start_level, 0, &mut visit);
     }
@@ -445,20 +580,14 @@ impl PageTable {
     ) {
         for index in 0..self.entries_at(level) {
             let descriptor = mem.read(table, index);
-            if descriptor & DESC_VALID == 0 {
+            if !is_present(descriptor) {
                 continue;
             }
             let va = base_va + ((index as u64) << level_shift(level));
             if is_table(descriptor, level) {
                 self.visit_table(mem, descriptor & DESC_ADDRESS_MASK, level + 1, va, visit);
-            } else if let Some(attrs) = decode_attrs(self.regime, descriptor) {
-                visit(Mapping {
-                    va,
-                    pa: descriptor & DESC_ADDRESS_MASK & !(level_size(level) - 1),
-                    size: level_size(level),
-                    level,
-                    attrs,
-                });
+            } else if let Some(mapping) = leaf_mapping(self.regime, va, descriptor, level) {
+                visit(mapping);
             }
         }
     }
@@ -485,25 +614,33 @@ impl PageTable {
         Ok(end)
     }
 
-    /// The leaf descriptor translating `va` and its level.
+    /// The valid leaf descriptor translating `va` and its level.
     fn find_leaf(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, u8)> {
+        let (_, _, descriptor, level) = self.find_present_leaf(mem, va)?;
+        (descriptor & DESC_VALID != 0).then_some((descriptor, level))
+    }
+
+    /// The leaf descriptor, valid or parked, whose range holds `va`: its
+    /// table, index, value and level.
+    fn find_present_leaf(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, usize, u64, u8)> {
         let mut table = self.root;
         let mut level = self.start_level;
         loop {
-            let descriptor = mem.read(table, level_index(va, level));
-            if descriptor & DESC_VALID == 0 {
+            let index = level_index(va, level);
+            let descriptor = mem.read(table, index);
+            if !is_present(descriptor) {
                 return None;
             }
             if !is_table(descriptor, level) {
-                return level_allows_leaf(level).then_some((descriptor, level));
+                return level_allows_leaf(level).then_some((table, index, descriptor, level));
             }
             table = descriptor & DESC_ADDRESS_MASK;
             level += 1;
         }
     }
 
-    /// First mapped input address in `[va, end)`, skipping unmapped space a whole
-    /// invalid descriptor at a time.
+    /// First mapped (valid or parked) input address in `[va, end)`, skipping
+    /// unmapped space a whole invalid descriptor at a time.
     fn first_mapped(&self, mem: &impl TableMemory, va: u64, end: u64) -> Option<u64> {
         let mut cursor = va;
         'range: while cursor < end {
@@ -511,7 +648,7 @@ impl PageTable {
             let mut level = self.start_level;
             loop {
                 let descriptor = mem.read(table, level_index(cursor, level));
-                if descriptor & DESC_VALID == 0 {
+                if !is_present(descriptor) {
                     cursor = next_slot(cursor, level);
                     continue 'range;
                 }
@@ -525,9 +662,10 @@ impl PageTable {
         None
     }
 
-    /// Maps the largest block that fits at `va` (at most `remaining` bytes) and
-    /// returns its size. Descends through existing tables; a level already
-    /// holding a table gets its mapping one level further down.
+    /// Maps the largest block that fits at `va` (at most `remaining` bytes, at
+    /// most `options.largest_leaf`) and returns its size. Descends through
+    /// existing tables; a level already holding a table gets its mapping one
+    /// level further down.
     fn map_one(
         &mut self,
         mem: &mut impl TableMemory,
@@ -535,25 +673,32 @@ impl PageTable {
         pa: u64,
         remaining: u64,
         leaf_bits: u64,
+        options: MapOptions,
     ) -> Result<u64, MapError> {
         let mut table = self.root;
         let mut level = self.start_level;
         loop {
             let size = level_size(level);
             let fits = level_allows_leaf(level)
+                && level >= options.largest_leaf.level()
                 && va & (size - 1) == 0
                 && pa & (size - 1) == 0
                 && remaining >= size;
             let index = level_index(va, level);
             let descriptor = mem.read(table, index);
-            if descriptor & DESC_VALID == 0 {
+            if !is_present(descriptor) {
                 if fits {
                     let kind = if level == LAST_LEVEL {
                         DESC_TYPE_TABLE_OR_PAGE
                     } else {
                         DESC_TYPE_BLOCK
                     };
-                    mem.write(table, index, pa | leaf_bits | kind);
+                    let leaf = pa | leaf_bits | kind;
+                    let leaf = match options.state {
+                        LeafState::Valid => leaf,
+                        LeafState::Parked => park_descriptor(leaf),
+                    };
+                    mem.write(table, index, leaf);
                     return Ok(size);
                 }
                 let next = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
@@ -569,9 +714,38 @@ impl PageTable {
     }
 }
 
-/// Whether a valid descriptor at `level` points to a next-level table.
+/// Whether a descriptor at `level` points to a next-level table.
 const fn is_table(descriptor: u64, level: u8) -> bool {
-    level < LAST_LEVEL && descriptor & DESC_TABLE_OR_PAGE != 0
+    level < LAST_LEVEL && descriptor & DESC_TYPE_TABLE_OR_PAGE == DESC_TYPE_TABLE_OR_PAGE
+}
+
+/// Whether a descriptor maps something: valid, or a parked leaf.
+const fn is_present(descriptor: u64) -> bool {
+    descriptor & (DESC_VALID | DESC_SW_PARKED) != 0
+}
+
+/// The parked form of a leaf descriptor: valid bit clear, software mark
+/// set, everything else kept. A parked leaf stays parked.
+const fn park_descriptor(leaf: u64) -> u64 {
+    if leaf & DESC_VALID == 0 {
+        leaf
+    } else {
+        leaf & !DESC_VALID | DESC_SW_PARKED
+    }
+}
+
+/// The leaf at `level` holding `va`, decoded; `None` for a memory type this
+/// builder never writes.
+fn leaf_mapping(regime: Regime, va: u64, descriptor: u64, level: u8) -> Option<Mapping> {
+    let size = level_size(level);
+    Some(Mapping {
+        va: va & !(size - 1),
+        pa: descriptor & DESC_ADDRESS_MASK & !(size - 1),
+        size,
+        level,
+        attrs: decode_attrs(regime, descriptor)?,
+        parked: descriptor & DESC_VALID == 0,
+    })
 }
 
 fn check_aligned(value: u64) -> Result<(), MapError> {
@@ -582,8 +756,9 @@ fn check_aligned(value: u64) -> Result<(), MapError> {
     }
 }
 
-/// Replaces the block at `table[index]` (a leaf at `level` < 3) by a next-level
-/// table mapping the same output range with the same attributes. The new
+/// Replaces the block at `table[index]` (a leaf at `level` < 3, valid or
+/// parked) by a next-level table mapping the same output range with the same
+/// attributes and state. The new
 /// table is filled before it is linked, so a walker never sees it half-built.
 fn split_block(
     mem: &mut impl TableMemory,
@@ -595,12 +770,15 @@ fn split_block(
     let child_level = level + 1;
     let child = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
     let base = block & DESC_ADDRESS_MASK & !(level_size(level) - 1);
+    // The software mark travels with the attributes; a parked block splits
+    // into parked leaves.
     let attributes = block & !DESC_ADDRESS_MASK & !DESC_TYPE_TABLE_OR_PAGE;
     let kind = if child_level == LAST_LEVEL {
         DESC_TYPE_TABLE_OR_PAGE
     } else {
         DESC_TYPE_BLOCK
     };
+    let kind = kind & !DESC_VALID | block & DESC_VALID;
     for child_index in 0..ENTRIES {
         let out = base + ((child_index as u64) << level_shift(child_level));
         mem.write(child, child_index, out | attributes | kind);
@@ -1406,6 +1584,187 @@ mod tests {
         }
         // The runs exercised 1 GiB blocks, 2 MiB blocks and pages.
         assert!(levels_seen[1..].iter().all(|&n| n > 0), "{levels_seen:?}");
+    }
+
+    fn parked(largest_leaf: LeafSize) -> MapOptions {
+        MapOptions {
+            largest_leaf,
+            state: LeafState::Parked,
+        }
+    }
+
+    /// A 40-bit stage-2 table with `[va, va + size)` mapped to `pa`, parked,
+    /// in leaves of at most 2 MiB.
+    fn parked_table(va: u64, pa: u64, size: u64, attrs: Attrs) -> (FakeMemory, PageTable) {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table
+            .map_with(&mut mem, va, pa, size, attrs, parked(LeafSize::Block2M))
+            .unwrap();
+        (mem, table)
+    }
+
+    /// The level-2 descriptor for `va` in a 40-bit table (walk from level 0).
+    fn level2_descriptor(mem: &FakeMemory, table: &PageTable, va: u64) -> u64 {
+        let l1 = mem.read(table.root(), level_index(va, 0)) & DESC_ADDRESS_MASK;
+        let l2 = mem.read(l1, level_index(va, 1)) & DESC_ADDRESS_MASK;
+        mem.read(l2, level_index(va, 2))
+    }
+
+    /// The level-2 descriptor `map` writes for a 2 MiB block at `va`.
+    fn valid_block_descriptor(va: u64, pa: u64, attrs: Attrs) -> u64 {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table.map(&mut mem, va, pa, MIB2, attrs).unwrap();
+        level2_descriptor(&mem, &table, va)
+    }
+
+    fn parked_count(table: &PageTable, mem: &FakeMemory) -> usize {
+        let mut parked = 0;
+        table.mappings(mem, |m| parked += usize::from(m.parked));
+        parked
+    }
+
+    #[test]
+    fn the_largest_leaf_caps_block_sizes() {
+        let expected = [
+            (LeafSize::Block1G, [0, 1, 0, 0]),
+            (LeafSize::Block2M, [0, 0, 512, 0]),
+            (LeafSize::Page, [0, 0, 0, 512 * 512]),
+        ];
+        for (largest_leaf, counts) in expected {
+            let mut mem = FakeMemory::new();
+            let mut table = stage2(&mut mem, 40);
+            let options = MapOptions {
+                largest_leaf,
+                state: LeafState::Valid,
+            };
+            table
+                .map_with(&mut mem, GIB1, GIB1, GIB1, Attrs::RWX, options)
+                .unwrap();
+            assert_eq!(leaf_counts(&table, &mem), counts, "{largest_leaf:?}");
+            table.mappings(&mem, |m| assert!(m.size <= largest_leaf.bytes()));
+            assert_eq!(
+                table.translate(&mem, GIB1 + GIB1 / 2),
+                Some((GIB1 + GIB1 / 2, Attrs::RWX))
+            );
+        }
+        assert_eq!(LeafSize::Page.bytes(), KIB4);
+        assert_eq!(LeafSize::Block2M.bytes(), MIB2);
+        assert_eq!(LeafSize::Block1G.bytes(), GIB1);
+        // Alignment still decides below the cap: a 4 KiB-aligned start takes
+        // pages up to the first 2 MiB boundary.
+        let (mem, table) = parked_table(GIB1 - KIB4, GIB1 - KIB4, KIB4 + 2 * MIB2, Attrs::RW);
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 2, 1]);
+    }
+
+    #[test]
+    fn parked_leaves_stay_claimed_but_do_not_translate() {
+        let (mut mem, mut table) = parked_table(GIB1, 0x8000_0000, 4 * MIB2, Attrs::RWX);
+        assert_eq!(table.translate(&mem, GIB1), None);
+        assert_eq!(parked_count(&table, &mem), 4);
+        assert_eq!(
+            table.leaf(&mem, GIB1 + MIB2 + 0x1234),
+            Some(Mapping {
+                va: GIB1 + MIB2,
+                pa: 0x8000_0000 + MIB2,
+                size: MIB2,
+                level: 2,
+                attrs: Attrs::RWX,
+                parked: true,
+            })
+        );
+        assert_eq!(table.leaf(&mem, GIB1 + 4 * MIB2), None);
+        assert_eq!(table.leaf(&mem, 1 << 40), None);
+        // The range is taken: mapping over it is refused, at the first parked leaf.
+        assert_eq!(
+            table.map(&mut mem, GIB1 - MIB2, 0, 2 * MIB2, Attrs::RW),
+            Err(MapError::AlreadyMapped { va: GIB1 })
+        );
+        // The descriptor is the valid one with bit 0 clear and bit 55 set.
+        let valid = valid_block_descriptor(GIB1, 0x8000_0000, Attrs::RWX);
+        assert_eq!(level2_descriptor(&mem, &table, GIB1), valid & !1 | 1 << 55);
+    }
+
+    #[test]
+    fn activating_a_parked_leaf_makes_it_translate_once() {
+        let (mut mem, mut table) = parked_table(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RWX);
+        let active = table.activate(&mut mem, GIB1 + MIB2 + 8).unwrap();
+        assert_eq!(
+            (active.va, active.pa, active.size, active.parked),
+            (GIB1 + MIB2, 0x8000_0000 + MIB2, MIB2, false)
+        );
+        assert_eq!(
+            table.translate(&mem, GIB1 + MIB2 + 8),
+            Some((0x8000_0000 + MIB2 + 8, Attrs::RWX))
+        );
+        // Only that leaf: its neighbour is still parked.
+        assert_eq!(table.translate(&mem, GIB1), None);
+        assert_eq!(parked_count(&table, &mem), 1);
+        // A second activation (a vCPU that raced the first) changes nothing.
+        assert_eq!(table.activate(&mut mem, GIB1 + MIB2), None);
+        // Nothing to activate where nothing is mapped.
+        assert_eq!(table.activate(&mut mem, 0), None);
+        assert_eq!(table.activate(&mut mem, 1 << 40), None);
+        // The active descriptor is exactly what `map` writes.
+        assert_eq!(
+            level2_descriptor(&mem, &table, GIB1 + MIB2),
+            valid_block_descriptor(GIB1 + MIB2, 0x8000_0000 + MIB2, Attrs::RWX)
+        );
+    }
+
+    #[test]
+    fn parking_again_covers_every_leaf_of_the_range() {
+        let (mut mem, mut table) = parked_table(GIB1, GIB1, 8 * MIB2, Attrs::RWX);
+        for unit in [0, 3, 7] {
+            table.activate(&mut mem, GIB1 + unit * MIB2).unwrap();
+        }
+        assert_eq!(parked_count(&table, &mem), 5);
+        table.park(&mut mem, GIB1, 8 * MIB2).unwrap();
+        assert_eq!(parked_count(&table, &mem), 8);
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 8, 0]);
+        for unit in 0..8 {
+            assert_eq!(table.translate(&mem, GIB1 + unit * MIB2), None);
+        }
+        // Parking what is not mapped is fine.
+        table.park(&mut mem, 0, GIB1).unwrap();
+        assert_eq!(table.park(&mut mem, 1, KIB4), Err(MapError::Misaligned));
+    }
+
+    #[test]
+    fn parking_part_of_a_block_splits_it() {
+        let mut mem = FakeMemory::new();
+        let mut table = stage2(&mut mem, 40);
+        table.map(&mut mem, GIB1, GIB1, MIB2, Attrs::RW).unwrap();
+        table.park(&mut mem, GIB1 + KIB4, KIB4).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 0, 512]);
+        assert_eq!(parked_count(&table, &mem), 1);
+        assert_eq!(table.translate(&mem, GIB1), Some((GIB1, Attrs::RW)));
+        assert_eq!(table.translate(&mem, GIB1 + KIB4), None);
+        let page = table.activate(&mut mem, GIB1 + KIB4 + 4).unwrap();
+        assert_eq!((page.va, page.size, page.level), (GIB1 + KIB4, KIB4, 3));
+        assert_eq!(
+            table.translate(&mem, GIB1 + KIB4),
+            Some((GIB1 + KIB4, Attrs::RW))
+        );
+    }
+
+    #[test]
+    fn unmapping_removes_parked_leaves_and_splits_parked_blocks() {
+        let (mut mem, mut table) = parked_table(GIB1, GIB1, 2 * MIB2, Attrs::RW);
+        table.unmap(&mut mem, GIB1, MIB2).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 1, 0]);
+        // A hole in the parked block leaves its pages parked.
+        table.unmap(&mut mem, GIB1 + MIB2, KIB4).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 0, 511]);
+        assert_eq!(parked_count(&table, &mem), 511);
+        assert_eq!(table.leaf(&mem, GIB1 + MIB2), None);
+        assert!(table.leaf(&mem, GIB1 + MIB2 + KIB4).unwrap().parked);
+        // The freed ranges can be mapped again.
+        table.map(&mut mem, GIB1, GIB1, MIB2, Attrs::RW).unwrap();
+        table
+            .map(&mut mem, GIB1 + MIB2, GIB1 + MIB2, KIB4, Attrs::RW)
+            .unwrap();
     }
 
     #[test]

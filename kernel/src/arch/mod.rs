@@ -3,6 +3,7 @@
 //! calls. The only place in the core with assembly.
 
 pub mod boot;
+pub mod bulk;
 pub mod cache;
 pub mod context;
 pub mod crc32;

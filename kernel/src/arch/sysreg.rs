@@ -39,6 +39,14 @@ pub fn dsb_ish() {
     unsafe { core::arch::asm!("dsb ish", options(nostack, preserves_flags)) };
 }
 
+/// Data synchronization barrier for stores, inner shareable: what makes a
+/// translation table store visible to every CPU's table walks.
+#[inline(always)]
+pub fn dsb_ishst() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+}
+
 /// Data synchronization barrier, full system.
 #[inline(always)]
 pub fn dsb_sy() {

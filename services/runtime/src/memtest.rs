@@ -273,7 +273,6 @@ mod free_ram {
     use crate::memory_map::IpaRange;
     use crate::ram;
     use core::ptr::NonNull;
-    use spin::Mutex;
 
     /// Why [`test_free_ram`] did not pass.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,13 +281,10 @@ mod free_ram {
         MemoryMap(DeviceTreeError),
         /// A word did not hold what was written.
         Failure(MemtestFailure),
-        /// Another vCPU is testing the free RAM right now.
+        /// Another vCPU is testing the free RAM right now, or a
+        /// [`ram::FreeRam`] holds it.
         Busy,
     }
-
-    /// Held while a test runs: two vCPUs testing the same words would make
-    /// each other fail.
-    static RUNNING: Mutex<()> = Mutex::new(());
 
     const WORD: u64 = 8;
 
@@ -297,7 +293,8 @@ mod free_ram {
     /// with each range before testing it. Returns the bytes tested. The RAM is
     /// left holding test patterns.
     pub fn test_free_ram(mut before_piece: impl FnMut(IpaRange)) -> Result<u64, FreeRamError> {
-        let _only_one = RUNNING.try_lock().ok_or(FreeRamError::Busy)?;
+        // Two users of the same words would make each other fail.
+        let _only_one = ram::claim_free_ram().ok_or(FreeRamError::Busy)?;
         let mut tested = 0u64;
         let mut failure = None;
         ram::for_each_free_piece(|piece| {
@@ -316,7 +313,7 @@ mod free_ram {
             // the piece is partition RAM from the device tree, outside
             // the image (all Rust statics and stacks), the device tree and the
             // reserved ranges, so no Rust object lives there; it is identity
-            // mapped and 8-byte aligned; `RUNNING` keeps other tests out.
+            // mapped and 8-byte aligned; the claim keeps other users out.
             // SAFETY: sound for the reasons just given.
             let mut memory = unsafe { VolatileWords::new(base, words) };
             match run(&mut memory) {

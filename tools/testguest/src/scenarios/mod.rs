@@ -13,6 +13,7 @@ mod notify;
 mod passthrough;
 mod ping;
 mod power;
+mod scrub;
 mod smp;
 mod sysregs;
 mod ticks;
@@ -26,7 +27,7 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, scrub";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -59,6 +60,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "vgic" => vgic::run,
         "sysregs" => sysregs::run,
         "irq-passthrough" => passthrough::run,
+        "scrub" => scrub::run,
         _ => return None,
     };
     Some(scenario)

@@ -1,0 +1,207 @@
+//! A partition's private RAM and the stage-2 leaves that map it: parked when
+//! the partition is loaded, scrubbed leaf by leaf on first touch (or all at
+//! load, for partitions with passed-through devices), with the boot blobs
+//! written in. The policy is `kernel_core::scrub`; this applies it.
+//!
+//! The core writes a partition's RAM only here (the blobs), and only into
+//! leaves it scrubs first, so it never hands a partition another run's data.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use kernel_core::manifest::RegionDesc;
+use kernel_core::pagetable::{Mapping, PageTable};
+use kernel_core::scrub::{self, FirstTouch, ScrubTiming};
+use spin::Mutex;
+
+use crate::arch::sysreg::dsb_ishst;
+use crate::arch::{bulk, cache};
+use crate::mm::HeapTables;
+
+/// One boot blob (kernel image, device tree, initrd) and its IPA.
+#[derive(Clone, Copy, Debug)]
+pub struct Blob<'a> {
+    /// Where it goes in the partition's address space.
+    pub ipa: u64,
+    /// Its bytes, in the core's memory.
+    pub bytes: &'a [u8],
+}
+
+impl Blob<'_> {
+    fn ipa_range(&self) -> Range<u64> {
+        self.ipa..self.ipa.saturating_add(self.bytes.len() as u64)
+    }
+}
+
+/// The private RAM of one partition.
+pub struct GuestRam {
+    /// Its stage-2 tables. Held while a leaf is looked up, scrubbed and made
+    /// valid, so two vCPUs touching one fresh leaf at once scrub it once:
+    /// the second finds it valid and only retries.
+    stage2: Mutex<PageTable>,
+    /// The private RAM regions (see [`scrub::is_private_ram`]).
+    private: Vec<RegionDesc>,
+    /// When they are scrubbed.
+    timing: ScrubTiming,
+}
+
+impl GuestRam {
+    /// The private RAM among `regions`, mapped in `stage2` with
+    /// [`scrub::PRIVATE_RAM_MAPPING`] (parked), scrubbed as `timing` says.
+    pub fn new(stage2: PageTable, regions: &[RegionDesc], timing: ScrubTiming) -> Self {
+        Self {
+            stage2: Mutex::new(stage2),
+            private: regions
+                .iter()
+                .filter(|r| scrub::is_private_ram(r))
+                .copied()
+                .collect(),
+            timing,
+        }
+    }
+
+    /// Prepares the RAM for a (re)start; none of the partition's vCPUs may
+    /// run. Parks every private leaf again, so nothing of the previous run
+    /// stays reachable, and invalidates the TLB entries of `vttbr`'s VMID
+    /// on every CPU. Then scrubs the leaves `blobs` land in, except where
+    /// the blobs go, copies the blobs in and makes those leaves valid; with
+    /// [`ScrubTiming::AtLoad`] it scrubs every other leaf too. Leaves it
+    /// leaves parked are scrubbed on first touch ([`Self::first_touch`]).
+    /// Everything it writes is cleaned to the point of coherency, for a
+    /// guest that starts with its MMU and caches off.
+    pub fn reload<const N: usize>(&self, vttbr: u64, blobs: [Blob<'_>; N]) {
+        let mut stage2 = self.stage2.lock();
+        let mut tables = HeapTables;
+        for r in &self.private {
+            if stage2.park(&mut tables, r.ipa, r.size).is_err() {
+                // Cannot happen: the region was mapped whole, with leaves
+                // inside it, when the partition was built, so parking needs
+                // no split (the only way it can fail). Should it fail, the
+                // leaves stay valid: scrub the whole region now instead.
+                // SAFETY: the region's memory belongs to this partition
+                // alone (checked at boot), is mapped RW at EL2, and no vCPU
+                // of it runs while it is loaded.
+                unsafe { bulk::zero(r.pa, r.size) };
+                cache::clean_invalidate_to_poc(r.pa, r.size);
+            }
+        }
+        // Parking turned valid leaves invalid: no CPU may keep a
+        // translation to RAM that still holds the previous run's data.
+        // TLBI VMALLS12E1IS (Arm ARM C5.5, "A64 System instructions for TLB
+        // maintenance") removes every stage-1 and stage-2 entry of the VMID
+        // in VTTBR_EL2 on all CPUs of the Inner Shareable domain with one
+        // instruction; `flush_guest_tlb` loads the partition's VTTBR_EL2
+        // around it (DSB ISH before and after, ISB). The per-IPA
+        // alternative, TLBI IPAS2E1IS for each leaf, would be one
+        // instruction per 2 MiB and still need TLBI VMALLE1IS (under the
+        // same VMID) for the cached stage-1+2 translations, which
+        // IPAS2E1IS does not remove (Arm ARM, "TLB maintenance
+        // instructions", the sequence required after a stage 2 change).
+        crate::cpu::flush_guest_tlb(vttbr);
+
+        // Where blobs go: those parts of their leaves are not zeroed.
+        let filled = blobs.map(|b| match self.private_pa(b.ipa_range()) {
+            Some(_) => b.ipa_range(),
+            None => 0..0,
+        });
+        for blob in blobs {
+            let range = blob.ipa_range();
+            let Some(pa) = self.private_pa(range.clone()) else {
+                continue;
+            };
+            scrub_parked_leaves(&mut stage2, range, &filled);
+            // SAFETY: `private_pa` found the whole range inside one private
+            // RAM region of this partition (its own memory, mapped RW at
+            // EL2, no vCPU running); the blob lives in the core's memory,
+            // disjoint from partition RAM.
+            unsafe { bulk::copy(pa, blob.bytes) };
+            cache::clean_invalidate_to_poc(pa, blob.bytes.len() as u64);
+        }
+
+        if self.timing == ScrubTiming::AtLoad {
+            for r in &self.private {
+                scrub_parked_leaves(&mut stage2, r.ipa..r.ipa.saturating_add(r.size), &[]);
+            }
+        }
+        // The partition's first vCPU may start on another CPU: make the
+        // descriptor stores visible to its table walks.
+        dsb_ishst();
+        cache::invalidate_icache_all();
+    }
+
+    /// A stage-2 abort with fault status `fault_status` (DFSC/IFSC) at `ipa`
+    /// from one of the partition's vCPUs: if it is the first touch of a
+    /// parked leaf, zeroes the leaf, cleans it to the point of coherency and
+    /// makes it valid. Returns true if the vCPU should retry the access (its
+    /// PC unchanged): the leaf is valid now, scrubbed by this call or by
+    /// another vCPU's. False: the abort is the partition's fault.
+    pub fn first_touch(&self, ipa: u64, fault_status: u8) -> bool {
+        if !self
+            .private
+            .iter()
+            .any(|r| ipa.wrapping_sub(r.ipa) < r.size)
+        {
+            return false;
+        }
+        let mut stage2 = self.stage2.lock();
+        let mut tables = HeapTables;
+        // Decided under the lock: a vCPU that faulted on the same leaf on
+        // another CPU may have scrubbed it meanwhile.
+        match scrub::first_touch(fault_status, stage2.leaf(&tables, ipa)) {
+            FirstTouch::Scrub(leaf) => {
+                scrub_leaf(&leaf, &[]);
+                stage2.activate(&mut tables, leaf.va);
+                // Invalid to valid needs no TLB maintenance (a TLB holds no
+                // entry that faults, Arm ARM D8.14): the store only has to
+                // reach the table walkers before the vCPU retries.
+                dsb_ishst();
+                true
+            }
+            FirstTouch::Retry => true,
+            FirstTouch::NotScrubbing => false,
+        }
+    }
+
+    /// Physical address of `range` if it lies inside one private RAM region.
+    fn private_pa(&self, range: Range<u64>) -> Option<u64> {
+        self.private.iter().find_map(|r| {
+            let offset = range.start.checked_sub(r.ipa)?;
+            let end = range.end.checked_sub(r.ipa)?;
+            (end <= r.size && offset <= end).then_some(r.pa + offset)
+        })
+    }
+}
+
+/// Scrubs every parked leaf that `range` (in private RAM) overlaps, except
+/// where `filled` says blobs go, and makes it valid.
+fn scrub_parked_leaves(stage2: &mut PageTable, range: Range<u64>, filled: &[Range<u64>]) {
+    let mut tables = HeapTables;
+    let mut ipa = range.start;
+    while ipa < range.end {
+        let Some(leaf) = stage2.leaf(&tables, ipa) else {
+            break;
+        };
+        if leaf.parked {
+            scrub_leaf(&leaf, filled);
+            stage2.activate(&mut tables, leaf.va);
+        }
+        ipa = leaf.va.saturating_add(leaf.size);
+    }
+}
+
+/// Zeroes the parts of a parked private RAM leaf that no range in `filled`
+/// (IPAs of the blobs about to be copied in) covers, then cleans and
+/// invalidates them to the point of coherency, so a guest running with its
+/// MMU or caches off reads the zeros too. The final DSB of the clean orders
+/// the zeros before the store that makes the leaf valid.
+fn scrub_leaf(leaf: &Mapping, filled: &[Range<u64>]) {
+    scrub::unfilled(leaf.va..leaf.va + leaf.size, filled, |gap| {
+        let pa = leaf.pa + (gap.start - leaf.va);
+        let len = gap.end - gap.start;
+        // SAFETY: the leaf maps private RAM of one partition (its own
+        // memory, mapped RW at EL2); it is parked, so no vCPU can reach it,
+        // and nothing relies on what it holds.
+        unsafe { bulk::zero(pa, len) };
+        cache::clean_invalidate_to_poc(pa, len);
+    });
+}
