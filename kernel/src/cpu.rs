@@ -2,7 +2,7 @@
 //! picks the next vCPU with `kernel_core::sched`, switches the hardware state
 //! between vCPUs, arms the EL2 timer, and idles when nothing is runnable.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
 use core::cell::UnsafeCell;
@@ -11,6 +11,7 @@ use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
 
+use crate::arch::context::Extras;
 use crate::arch::percpu::{this_cpu, PerCpu};
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
@@ -75,6 +76,8 @@ struct CpuState {
     loaded: AtomicUsize,
     /// A request was posted for a vCPU homed here.
     requests: AtomicBool,
+    /// The optional EL1 registers this CPU switches ([`Extras`] bits).
+    el1_extras: AtomicU8,
 }
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
@@ -88,6 +91,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         fp_owner: AtomicUsize::new(NONE),
         loaded: AtomicUsize::new(NONE),
         requests: AtomicBool::new(false),
+        el1_extras: AtomicU8::new(0),
     }
 }; MAX_CPUS];
 
@@ -103,6 +107,18 @@ pub fn this_index() -> usize {
 
 fn state(cpu: usize) -> &'static CpuState {
     &CPUS[cpu.min(MAX_CPUS - 1)]
+}
+
+/// Records which optional EL1 registers this CPU switches (boot, before it
+/// runs a vCPU).
+pub fn init_switching(extras: Extras) {
+    state(this_index())
+        .el1_extras
+        .store(extras.bits(), Ordering::Relaxed);
+}
+
+fn el1_extras(cpu: usize) -> Extras {
+    Extras::from_bits(state(cpu).el1_extras.load(Ordering::Relaxed))
 }
 
 /// Marks that CPU `cpu` has a request to look at.
@@ -237,8 +253,7 @@ pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
 
 fn save(cpu: usize, v: &Vcpu) {
     let ctx = v.ctx();
-    let v3 = gic::is_v3();
-    ctx.el1.save(v3);
+    ctx.el1.save(el1_extras(cpu));
     ctx.vgic.save(cpu, VTIMER_INTID);
 }
 
@@ -313,8 +328,7 @@ fn restore(cpu: usize, v: &Vcpu) {
     };
     enter_partition(p);
     let ctx = v.ctx();
-    let v3 = gic::is_v3();
-    ctx.el1.restore(v3);
+    ctx.el1.restore(el1_extras(cpu));
     ctx.vgic.restore(cpu, VTIMER_INTID);
 }
 
@@ -323,10 +337,9 @@ fn restore(cpu: usize, v: &Vcpu) {
 #[inline(always)]
 fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu, p: &partition::Partition) {
     let (from, to) = (old.ctx(), new.ctx());
-    let v3 = gic::is_v3();
     from.vgic.switch(&to.vgic, cpu, VTIMER_INTID);
     enter_partition(p);
-    from.el1.switch(&to.el1, v3);
+    from.el1.switch(&to.el1, el1_extras(cpu));
 }
 
 /// Invalidates the TLB entries of the partition with this VTTBR (its VMID),

@@ -176,8 +176,9 @@ fn redistributor(g: &Gic, cpu: usize) -> Option<gicv3::Redistributor> {
 /// Per-CPU setup: CPU interface with EOImode = 1, the core's PPIs and the
 /// maintenance interrupt enabled, the virtual interface enabled with every
 /// list register empty (their reset values are UNKNOWN).
-pub fn init_cpu(cpu: usize, ppis: &[u32]) {
-    let Some(g) = gic() else { return };
+pub fn init_cpu(cpu: usize, ppis: &[u32]) -> bool {
+    let Some(g) = gic() else { return false };
+    let mut sre_switched = false;
     let maintenance = [g.maintenance];
     let ppis = ppis.iter().chain(&maintenance);
     let lrs = match &g.ctrl {
@@ -200,9 +201,13 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
                     rd.enable(p);
                 }
             }
-            // ICC_SRE_EL2: SRE | DFB | DIB | Enable (EL1 may use ICC_SRE_EL1).
-            write_sysreg!("icc_sre_el2", 0xf);
+            // ICC_SRE_EL2: SRE | DFB | DIB, Enable = 0: EL1 accesses to
+            // ICC_SRE_EL1 trap to EL2 (IHI 0069H §12.5.26), where every
+            // guest reads the fixed SRE | DFB | DIB, so the register is
+            // never switched (KVM does the same).
+            write_sysreg!("icc_sre_el2", ICC_SRE_EL2_SRE_DFB_DIB);
             isb();
+            sre_switched = el1_sre_needs_switching();
             write_sysreg!("icc_pmr_el1", 0xff);
             write_sysreg!("icc_bpr1_el1", 0);
             // ICC_CTLR_EL1.EOImode = 1: EOIR drops priority, DIR deactivates.
@@ -217,6 +222,31 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
     for n in 0..lrs {
         write_lr(n, 0);
     }
+    sre_switched
+}
+
+/// ICC_SRE_EL2 with SRE, DFB and DIB set and Enable clear (IHI 0069H
+/// §12.5.26).
+const ICC_SRE_EL2_SRE_DFB_DIB: u64 = 0x7;
+/// ICC_SRE_EL2.Enable.
+const ICC_SRE_EL2_ENABLE: u64 = 1 << 3;
+
+/// Gives EL1's ICC_SRE_EL1 the value every GICv3 guest has and says
+/// whether it must still be switched between vCPUs: only if EL1 reaches it
+/// (an implementation may make ICC_SRE_EL2.Enable RAO/WI) and a write can
+/// change it (its bits are RAO/WI where the GIC has no legacy interface).
+fn el1_sre_needs_switching() -> bool {
+    let guest = crate::arch::context::ICC_SRE_EL1_GUEST;
+    let trapped = read_sysreg!("icc_sre_el2") & ICC_SRE_EL2_ENABLE == 0;
+    let mut fixed = true;
+    if !trapped {
+        write_sysreg!("icc_sre_el1", 0);
+        isb();
+        fixed = read_sysreg!("icc_sre_el1") == guest;
+    }
+    write_sysreg!("icc_sre_el1", guest);
+    isb();
+    !(trapped || fixed)
 }
 
 /// Acknowledges the highest-priority pending physical interrupt.
