@@ -138,6 +138,7 @@ pub fn register_vcpus(cpu: usize) {
         for (id, v) in partition::system().vcpus.iter().enumerate() {
             if v.home == cpu {
                 let _ = q.add(id, v.priority);
+                v.ctx().links.stack_top = crate::arch::percpu::stack_top(cpu) as u64;
             }
         }
     });
@@ -483,7 +484,6 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
         sync_if_needed(id, v);
     }
     let regs = &mut v.ctx().regs as *mut GuestRegs;
-    this_cpu().set_current_regs(regs);
     (regs, switched)
 }
 
@@ -552,9 +552,7 @@ fn hand_over(
             partition: to.partition,
         })
     });
-    let regs = &mut to.vcpu.ctx().regs as *mut GuestRegs;
-    percpu.set_current_regs(regs);
-    regs
+    &mut to.vcpu.ctx().regs as *mut GuestRegs
 }
 
 /// The loaded vCPU and its partition, from the cache when it is current.
@@ -598,10 +596,10 @@ fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs>
 /// Enters the scheduler on this CPU for the first time; never returns.
 pub fn run() -> ! {
     let regs = reschedule(false);
-    let top = this_cpu().stack_top();
     // SAFETY: `regs` is the loaded vCPU's saved state, prepared by
-    // `switch_to`; from here this CPU lives in trap handling on a fresh stack.
-    unsafe { crate::arch::vectors::enter_guest(regs, top) }
+    // `switch_to`; from here this CPU lives in trap handling, each trap on a
+    // fresh stack.
+    unsafe { crate::arch::vectors::enter_guest(regs) }
 }
 
 /// Entry from the vectors for a hypercall (HVC #imm from a guest): calls that

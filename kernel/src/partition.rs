@@ -189,20 +189,38 @@ impl Stats {
     }
 }
 
-/// Register state of a vCPU, touched only by its home CPU.
+/// Register state of a vCPU, touched only by its home CPU. While it runs,
+/// SP_EL2 points here (`arch::vectors`), so `regs` must stay first.
+#[repr(C)]
 #[derive(Default)]
 pub struct VcpuContext {
     /// General registers, PC and PSTATE.
     pub regs: GuestRegs,
+    /// What a trap needs at once, set when its home CPU comes up.
+    pub links: VcpuLinks,
+    /// What it waits for in IPC.
+    pub ipc: IpcWait,
+    /// Virtual CPU interface.
+    pub vgic: VgicState,
     /// EL1 system registers and the virtual timer.
     pub el1: El1State,
     /// FP/SIMD registers.
     pub fp: FpState,
-    /// Virtual CPU interface.
-    pub vgic: VgicState,
-    /// What it waits for in IPC.
-    pub ipc: IpcWait,
 }
+
+/// What the vectors need of a vCPU's home CPU, kept in its context so that
+/// a trap reaches it from SP alone; set once by `cpu::register_vcpus` and
+/// kept across resets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuLinks {
+    /// Top of the home CPU's stack, which Rust code runs on during a trap.
+    pub stack_top: u64,
+}
+
+/// Offset of [`VcpuLinks::stack_top`] in a [`VcpuContext`], for the vectors.
+pub const STACK_TOP_OFFSET: usize = core::mem::offset_of!(VcpuContext, links.stack_top);
+const _: () = assert!(core::mem::offset_of!(VcpuContext, regs) == 0);
 
 /// A request another CPU posts for a vCPU's home CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -505,9 +523,10 @@ pub fn restarts(p: &Partition) -> u32 {
 pub fn reset_context(v: &Vcpu, entry: u64, context: u64, gic_v3: bool) {
     let ctx = v.ctx();
     crate::arch::percpu::this_cpu().forget_hvc_trapped(&mut ctx.regs);
-    let traps = ctx.regs.traps;
+    let (traps, links) = (ctx.regs.traps, ctx.links);
     *ctx = VcpuContext::default();
     ctx.regs.traps = traps;
+    ctx.links = links;
     ctx.regs.x[0] = context;
     ctx.regs.elr = entry;
     ctx.regs.spsr = 0x3c5; // EL1h, D A I F masked
