@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use aarch64_cpu::registers::*;
 use core::cell::UnsafeCell;
 use kernel_core::ipc::IpcCpu;
+use kernel_core::manifest::MAX_VCPUS;
 use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
@@ -15,7 +16,7 @@ use crate::arch::context::Extras;
 use crate::arch::percpu::{this_cpu, PerCpu};
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
-use crate::partition::{self, IpcWait, PartState, Vcpu};
+use crate::partition::{self, IpcWait, PartState, Vcpu, VcpuContext};
 use crate::{gic, ipc, lifecycle, objects, timer, trap, vgic};
 
 /// No vCPU loaded.
@@ -64,20 +65,40 @@ struct LoadedRefs {
     partition: &'static partition::Partition,
 }
 
+/// Whether the IPC fast path (`arch::ipc_fast`) may run on a CPU, in one
+/// word it reads with a single load: all zero means it may.
+#[repr(C, align(4))]
+struct FastGate {
+    /// A request was posted for a vCPU homed here.
+    requests: AtomicBool,
+    /// This CPU needs what only the Rust paths do: a GICv2, or optional EL1
+    /// registers to switch ([`Extras`]). Set at boot.
+    hardware: AtomicBool,
+    _reserved: [u8; 2],
+}
+
+/// One CPU's state. `repr(C)` keeps `fp_owner` next to `cptr_fp_trapped`,
+/// which the fast path loads as a pair, within `ldp` reach of the start.
+#[repr(C)]
 struct CpuState {
+    /// vCPU whose FP/SIMD state is in the registers.
+    fp_owner: AtomicUsize,
+    /// CPTR_EL2 for every other vCPU: FP/SIMD traps (a constant).
+    cptr_fp_trapped: u64,
+    /// vCPU whose state is in the hardware (only this CPU touches it).
+    loaded: AtomicUsize,
+    gate: FastGate,
+    /// The optional EL1 registers this CPU switches ([`Extras`] bits).
+    el1_extras: AtomicU8,
     sched: CpuLocal<Sched>,
     /// IPC state of this CPU.
     ipc: CpuLocal<IpcCpu>,
     /// See [`LoadedRefs`].
     loaded_refs: CpuLocal<Option<LoadedRefs>>,
-    /// vCPU whose FP/SIMD state is in the registers.
-    fp_owner: AtomicUsize,
-    /// vCPU whose state is in the hardware (only this CPU touches it).
-    loaded: AtomicUsize,
-    /// A request was posted for a vCPU homed here.
-    requests: AtomicBool,
-    /// The optional EL1 registers this CPU switches ([`Extras`] bits).
-    el1_extras: AtomicU8,
+    /// The context of each vCPU homed here by global id + 1 (entry 0 and
+    /// vCPUs homed elsewhere: null), where the fast path finds the vCPU
+    /// the IPC state names.
+    contexts: CpuLocal<[*mut VcpuContext; MAX_VCPUS + 1]>,
 }
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
@@ -88,12 +109,76 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         }),
         ipc: CpuLocal::new(IpcCpu::new()),
         loaded_refs: CpuLocal::new(None),
+        contexts: CpuLocal::new([core::ptr::null_mut(); MAX_VCPUS + 1]),
         fp_owner: AtomicUsize::new(NONE),
+        cptr_fp_trapped: CPTR_EL2_RES1 | CPTR_EL2_TFP,
         loaded: AtomicUsize::new(NONE),
-        requests: AtomicBool::new(false),
+        gate: FastGate {
+            requests: AtomicBool::new(false),
+            hardware: AtomicBool::new(true),
+            _reserved: [0; 2],
+        },
         el1_extras: AtomicU8::new(0),
     }
 }; MAX_CPUS];
+
+/// What a trap needs at once of a vCPU's home CPU and partition, kept in
+/// its context so that the vectors reach it from SP alone; set once by
+/// [`register_vcpus`] and kept across resets. `repr(C)`: the IPC fast path
+/// loads it in pairs ([`fast_layout`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuLinks {
+    /// Address of the home CPU's `CpuState`.
+    cpu: usize,
+    /// Address of the first slot of its partition's capability table.
+    caps: usize,
+    /// Its global id.
+    id: u64,
+    /// Address of its entry in the home CPU's run queue.
+    run_entry: usize,
+    /// Its global id + 1, as the IPC state holds it.
+    ipc_id: u64,
+    /// Top of the home CPU's stack, which Rust code runs on during a trap.
+    pub stack_top: u64,
+    /// VTTBR_EL2 of its partition, then MDCR_EL2.
+    vttbr: u64,
+    mdcr: u64,
+}
+
+/// Byte offsets the IPC fast path (`arch::ipc_fast`) uses: in a CPU's state
+/// (`CPU_*`) and in a vCPU's context (`LINK_*`).
+pub mod fast_layout {
+    use super::{CpuState, Sched, VcpuContext};
+    use core::mem::offset_of;
+
+    /// The fast path's gate word ([`super::FastGate`]).
+    pub const CPU_GATE: usize = offset_of!(CpuState, gate);
+    /// The CPU's `IpcCpu`.
+    pub const CPU_IPC: usize = offset_of!(CpuState, ipc);
+    /// The CPU's `RunQueue`.
+    pub const CPU_RUN_QUEUE: usize = offset_of!(CpuState, sched) + offset_of!(Sched, queue);
+    /// The contexts by vCPU id + 1.
+    pub const CPU_CONTEXTS: usize = offset_of!(CpuState, contexts);
+    /// The FP owner, then CPTR_EL2 with FP trapped.
+    pub const CPU_FP_OWNER: usize = offset_of!(CpuState, fp_owner);
+    /// The loaded vCPU.
+    pub const CPU_LOADED: usize = offset_of!(CpuState, loaded);
+    /// Home CPU, then the capability slots.
+    pub const LINK_CPU: usize = offset_of!(VcpuContext, links.cpu);
+    /// Global id, then the run-queue entry.
+    pub const LINK_ID: usize = offset_of!(VcpuContext, links.id);
+    /// Global id + 1.
+    pub const LINK_IPC_ID: usize = offset_of!(VcpuContext, links.ipc_id);
+    /// VTTBR_EL2, then MDCR_EL2.
+    pub const LINK_VTTBR: usize = offset_of!(VcpuContext, links.vttbr);
+
+    const _: () = assert!(offset_of!(CpuState, cptr_fp_trapped) == CPU_FP_OWNER + 8);
+    const _: () = assert!(CPU_FP_OWNER + 8 <= 504 + 8 && CPU_CONTEXTS < 32760 - 8 * 65);
+    const _: () = assert!(offset_of!(VcpuContext, links.caps) == LINK_CPU + 8);
+    const _: () = assert!(offset_of!(VcpuContext, links.run_entry) == LINK_ID + 8);
+    const _: () = assert!(offset_of!(VcpuContext, links.mdcr) == LINK_VTTBR + 8);
+}
 
 /// Virtual timer PPI (INTID 27), injected to guests with the HW bit.
 pub const VTIMER_INTID: u32 = 27;
@@ -109,12 +194,13 @@ fn state(cpu: usize) -> &'static CpuState {
     &CPUS[cpu.min(MAX_CPUS - 1)]
 }
 
-/// Records which optional EL1 registers this CPU switches (boot, before it
-/// runs a vCPU).
+/// Records which optional EL1 registers this CPU switches, and so whether
+/// the IPC fast path may run here (boot, before it runs a vCPU).
 pub fn init_switching(extras: Extras) {
-    state(this_index())
-        .el1_extras
-        .store(extras.bits(), Ordering::Relaxed);
+    let st = state(this_index());
+    st.el1_extras.store(extras.bits(), Ordering::Relaxed);
+    let fast = gic::is_v3() && extras.is_empty();
+    st.gate.hardware.store(!fast, Ordering::Relaxed);
 }
 
 fn el1_extras(cpu: usize) -> Extras {
@@ -123,7 +209,7 @@ fn el1_extras(cpu: usize) -> Extras {
 
 /// Marks that CPU `cpu` has a request to look at.
 pub fn note_request(cpu: usize) {
-    state(cpu).requests.store(true, Ordering::Release);
+    state(cpu).gate.requests.store(true, Ordering::Release);
 }
 
 /// Runs `f` on this CPU's run queue.
@@ -134,12 +220,33 @@ fn queue<R>(f: impl FnOnce(&mut RunQueue) -> R) -> R {
 /// Puts every vCPU homed on this CPU into its run queue, and tells its IPC
 /// state which vCPU serves each endpoint here (boot).
 pub fn register_vcpus(cpu: usize) {
+    let st = state(cpu);
+    let system = partition::system();
     queue(|q| {
-        for (id, v) in partition::system().vcpus.iter().enumerate() {
-            if v.home == cpu {
-                let _ = q.add(id, v.priority);
-                v.ctx().links.stack_top = crate::arch::percpu::stack_top(cpu) as u64;
+        for (id, v) in system.vcpus.iter().enumerate() {
+            if v.home != cpu || q.add(id, v.priority).is_err() {
+                continue;
             }
+            let Some(p) = system.partitions.get(v.partition) else {
+                continue;
+            };
+            let ctx = v.ctx();
+            let queue_at = q as *const RunQueue as usize;
+            ctx.links = VcpuLinks {
+                cpu: st as *const CpuState as usize,
+                caps: &p.caps as *const _ as usize + kernel_core::captable::layout::SLOTS,
+                id: id as u64,
+                run_entry: q.entry_offset(id).map_or(0, |offset| queue_at + offset),
+                ipc_id: id as u64 + 1,
+                stack_top: crate::arch::percpu::stack_top(cpu) as u64,
+                vttbr: p.vttbr,
+                mdcr: mdcr_for(p.has_pmu()),
+            };
+            st.contexts.with(|contexts| {
+                if let Some(slot) = contexts.get_mut(id + 1) {
+                    *slot = ctx as *mut VcpuContext;
+                }
+            });
         }
     });
     with_ipc(|ipc| {
@@ -193,7 +300,7 @@ pub fn wake_from_wfi(id: usize, v: &Vcpu) {
 /// Handles requests for vCPUs homed here.
 fn process_requests(cpu: usize) {
     let st = state(cpu);
-    if !st.requests.swap(false, Ordering::AcqRel) {
+    if !st.gate.requests.swap(false, Ordering::AcqRel) {
         return;
     }
     for (id, v) in partition::system().vcpus.iter().enumerate() {
@@ -260,7 +367,7 @@ fn save(cpu: usize, v: &Vcpu) {
 
 /// CPTR_EL2 with RES1 bits (13:12, 9:0); TFP (bit 10) traps FP/SIMD use,
 /// at EL2 too (Arm ARM D17.2.30).
-const CPTR_EL2_RES1: u64 = 0x33ff;
+pub(crate) const CPTR_EL2_RES1: u64 = 0x33ff;
 const CPTR_EL2_TFP: u64 = 1 << 10;
 
 /// FP/SIMD registers are switched lazily: they hold the state of this CPU's
@@ -268,9 +375,13 @@ const CPTR_EL2_TFP: u64 = 1 << 10;
 /// FP (`fp_trap`). Services and most guests' hot paths never touch FP, so a
 /// switch between them costs nothing here.
 fn arm_fp_trap(cpu: usize, id: usize) {
-    let owner = state(cpu).fp_owner.load(Ordering::Relaxed);
-    let tfp = if owner == id { 0 } else { CPTR_EL2_TFP };
-    CPTR_EL2.set(CPTR_EL2_RES1 | tfp);
+    let st = state(cpu);
+    let owner = st.fp_owner.load(Ordering::Relaxed);
+    CPTR_EL2.set(if owner == id {
+        CPTR_EL2_RES1
+    } else {
+        st.cptr_fp_trapped
+    });
 }
 
 /// The loaded vCPU `id` used FP/SIMD: move the FP registers to it.
@@ -440,7 +551,7 @@ pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
             save(cpu, v);
             st.loaded.store(NONE, Ordering::Relaxed);
         }
-        if st.requests.load(Ordering::Acquire) {
+        if st.gate.requests.load(Ordering::Acquire) {
             // Posted from this CPU while handling the last request (a
             // restart): no interrupt will announce it.
             continue;
@@ -582,7 +693,7 @@ fn loaded_refs(st: &CpuState, system: &'static partition::System) -> Option<Load
 #[inline(always)]
 fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs> {
     let st = state(percpu.index());
-    if kernel_core::esr::hvc_immediate(ESR_EL2.get()) != 0 || st.requests.load(Ordering::Acquire) {
+    if st.gate.requests.load(Ordering::Acquire) {
         return None;
     }
     let system = partition::system();
@@ -612,7 +723,7 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     // SAFETY: `regs` is the loaded vCPU's register area, which the vectors
     // just filled; nothing else refers to it during this call.
     let effect = trap::hypercall_trap(unsafe { &mut *regs });
-    let requests = state(percpu.index()).requests.load(Ordering::Acquire);
+    let requests = state(percpu.index()).gate.requests.load(Ordering::Acquire);
     let next = match effect {
         trap::Effect::ResultOnly if !requests => {
             return HvcReturn {
@@ -662,7 +773,7 @@ extern "C" fn rust_ipc_trap(regs: *mut GuestRegs, index: u32) -> HvcReturn {
 extern "C" fn rust_guest_trap(kind: u64) -> *mut GuestRegs {
     let cpu = this_index();
     match trap::handle(crate::arch::vectors::TrapKind::from_code(kind)) {
-        trap::AfterTrap::SwitchTo(id) if !state(cpu).requests.load(Ordering::Acquire) => {
+        trap::AfterTrap::SwitchTo(id) if !state(cpu).gate.requests.load(Ordering::Acquire) => {
             match partition::vcpu(id) {
                 Some(v) => direct_switch(cpu, id, v),
                 None => reschedule(false),

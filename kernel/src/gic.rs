@@ -540,25 +540,62 @@ pub fn has_pending() -> bool {
 /// The virtual CPU interface state of one vCPU while it is not loaded: the
 /// list registers the model filled, the maintenance controls, and the
 /// control registers the guest changes (VMCR, active priorities).
+///
+/// `repr(C)` with the flags first, in one 64-bit word, then HCR, VMCR and
+/// the active priorities: the IPC fast path tells a quiet switch from the
+/// first two words and moves the control registers itself ([`layout`]).
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 pub struct VgicState {
-    lrs: [u64; MAX_LRS],
     /// Bit n set when `lrs[n]` may hold an interrupt (the others are 0).
     live: u16,
+    /// The model holds the physical timer PPI active for this vCPU without
+    /// a list register linking it (see `Rebuilt::private_hw_held`).
+    pub timer_held: bool,
+    /// Was the physical virtual-timer PPI active (HW-linked, not yet
+    /// deactivated by the guest) when this vCPU was switched out?
+    pub vtimer_active: bool,
+    /// A maintenance condition held when it was switched out: sync its list
+    /// registers with the model when it is loaded again.
+    pub needs_sync: bool,
+    /// Always zero (the rest of the flags word).
+    _reserved: [u8; 3],
     /// ICH_HCR_EL2 / GICH_HCR for this vCPU (En, UIE); 0 reads as En alone.
     hcr: u64,
     vmcr: u64,
     apr0: u64,
     apr1: u64,
-    /// Was the physical virtual-timer PPI active (HW-linked, not yet
-    /// deactivated by the guest) when this vCPU was switched out?
-    pub vtimer_active: bool,
-    /// The model holds the physical timer PPI active for this vCPU without
-    /// a list register linking it (see `Rebuilt::private_hw_held`).
-    pub timer_held: bool,
-    /// A maintenance condition held when it was switched out: sync its list
-    /// registers with the model when it is loaded again.
-    pub needs_sync: bool,
+    lrs: [u64; MAX_LRS],
+}
+
+/// Where the IPC fast path finds a [`VgicState`]. A switch is quiet
+/// ([`VgicState::switch`] moves only VMCR and the active priorities) when
+/// the outgoing vCPU's flags word masked with `OUTGOING_FLAGS` is 0 (no live
+/// list register, no timer held) and the incoming one's whole flags word is
+/// 0 (also no timer PPI to re-activate and no sync due), and neither HCR
+/// has a bit above En.
+pub mod layout {
+    use super::VgicState;
+    use core::mem::offset_of;
+
+    /// The flags word: `live` (bytes 0-1), `timer_held`, `vtimer_active`,
+    /// `needs_sync`, then zeros.
+    pub const FLAGS: usize = offset_of!(VgicState, live);
+    /// The flags that make a switch out not quiet (`live`, `timer_held`).
+    pub const OUTGOING_FLAGS: u64 = 0xff_ffff;
+    /// `vtimer_active`, which a quiet switch out clears.
+    pub const VTIMER_ACTIVE: usize = offset_of!(VgicState, vtimer_active);
+    /// ICH_HCR_EL2 (right after the flags).
+    pub const HCR: usize = offset_of!(VgicState, hcr);
+    /// ICH_VMCR_EL2, then ICH_AP0R0_EL2.
+    pub const VMCR: usize = offset_of!(VgicState, vmcr);
+    /// ICH_AP1R0_EL2.
+    pub const APR1: usize = offset_of!(VgicState, apr1);
+
+    const _: () = assert!(offset_of!(VgicState, live) == 0);
+    const _: () = assert!(offset_of!(VgicState, timer_held) == 2);
+    const _: () = assert!(offset_of!(VgicState, needs_sync) == 4);
+    const _: () = assert!(HCR == FLAGS + 8 && offset_of!(VgicState, apr0) == VMCR + 8);
 }
 
 impl VgicState {

@@ -135,73 +135,60 @@ pub fn init_cpu(gic_sre_switched: bool) -> Extras {
     extras
 }
 
-/// The EL1 registers every switch moves, two per `stp`/`ldp`, at their
-/// offsets in [`El1State`] (the virtual timer and VMPIDR_EL2 follow, each
-/// handled apart): expands `$pair!($args.., first, second, offset)` for each.
-macro_rules! el1_pairs {
-    ($pair:ident, $($args:literal),*) => {
+/// The EL1 switch as assembly text, with register names as literals so
+/// that the same text serves `asm!` here and the IPC fast path
+/// (`ipc_fast.rs`):
+///
+/// - `el1_asm!(save, p, a, b)` stores the running vCPU's EL1 registers at
+///   `[p]` (`a`, `b` scratch) and stops its virtual timer, which comes last
+///   and is cleared so that it cannot fire for whatever runs next;
+/// - `el1_asm!(restore, n, a, b)` loads those at `[n]` and VMPIDR_EL2; the
+///   compare value goes in before the control, so a stale deadline never
+///   fires for the new owner.
+///
+/// The registers go two per `stp`/`ldp`, at their offsets in [`El1State`]
+/// (checked below); the timer and VMPIDR_EL2 follow, each handled apart.
+#[rustfmt::skip]
+macro_rules! el1_asm {
+    (save, $p:literal, $a:literal, $b:literal) => {
         concat!(
-            $pair!($($args),*, "sctlr_el1", "cpacr_el1", "0"),
-            $pair!($($args),*, "ttbr0_el1", "ttbr1_el1", "16"),
-            $pair!($($args),*, "tcr_el1", "esr_el1", "32"),
-            $pair!($($args),*, "far_el1", "mair_el1", "48"),
-            $pair!($($args),*, "vbar_el1", "contextidr_el1", "64"),
-            $pair!($($args),*, "tpidr_el0", "tpidrro_el0", "80"),
-            $pair!($($args),*, "tpidr_el1", "cntkctl_el1", "96"),
-            $pair!($($args),*, "sp_el0", "sp_el1", "112"),
-            $pair!($($args),*, "elr_el1", "spsr_el1", "128"),
-            $pair!($($args),*, "par_el1", "csselr_el1", "144"),
+            el1_asm!(@pairs save, $p, $a, $b),
+            el1_asm!(@save, $p, $a, $b, "cntv_ctl_el0", "cntv_cval_el0", "160"),
+            "msr cntv_ctl_el0, xzr\n",
         )
     };
-}
-
-/// Reads two registers into `a`, `b` and stores them at `[p, #off]`.
-#[rustfmt::skip]
-macro_rules! save_pair {
-    ($p:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
+    (restore, $n:literal, $a:literal, $b:literal) => {
+        concat!(
+            el1_asm!(@pairs restore, $n, $a, $b),
+            "ldp ", $a, ", ", $b, ", [", $n, ", #160]\n",
+            "msr cntv_cval_el0, ", $b, "\n", "msr cntv_ctl_el0, ", $a, "\n",
+            "ldr ", $a, ", [", $n, ", #176]\n", "msr vmpidr_el2, ", $a, "\n",
+        )
+    };
+    (@pairs $op:ident, $r:literal, $a:literal, $b:literal) => {
+        concat!(
+            el1_asm!(@$op, $r, $a, $b, "sctlr_el1", "cpacr_el1", "0"),
+            el1_asm!(@$op, $r, $a, $b, "ttbr0_el1", "ttbr1_el1", "16"),
+            el1_asm!(@$op, $r, $a, $b, "tcr_el1", "esr_el1", "32"),
+            el1_asm!(@$op, $r, $a, $b, "far_el1", "mair_el1", "48"),
+            el1_asm!(@$op, $r, $a, $b, "vbar_el1", "contextidr_el1", "64"),
+            el1_asm!(@$op, $r, $a, $b, "tpidr_el0", "tpidrro_el0", "80"),
+            el1_asm!(@$op, $r, $a, $b, "tpidr_el1", "cntkctl_el1", "96"),
+            el1_asm!(@$op, $r, $a, $b, "sp_el0", "sp_el1", "112"),
+            el1_asm!(@$op, $r, $a, $b, "elr_el1", "spsr_el1", "128"),
+            el1_asm!(@$op, $r, $a, $b, "par_el1", "csselr_el1", "144"),
+        )
+    };
+    (@save, $p:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
         concat!(
             "mrs ", $a, ", ", $r1, "\n", "mrs ", $b, ", ", $r2, "\n",
             "stp ", $a, ", ", $b, ", [", $p, ", #", $off, "]\n",
         )
     };
-}
-
-/// Loads two registers from `[n, #off]` through `a`, `b`.
-#[rustfmt::skip]
-macro_rules! restore_pair {
-    ($n:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
+    (@restore, $n:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
         concat!(
             "ldp ", $a, ", ", $b, ", [", $n, ", #", $off, "]\n",
             "msr ", $r1, ", ", $a, "\n", "msr ", $r2, ", ", $b, "\n",
-        )
-    };
-}
-
-/// Stores the running vCPU's EL1 registers at `[p]` (registers `a`, `b`
-/// are scratch) and stops its virtual timer, which comes last and is
-/// cleared so that it cannot fire for whatever runs next. Register names
-/// are literals so that the same text serves `asm!` and the IPC fast path.
-macro_rules! el1_save_asm {
-    ($p:literal, $a:literal, $b:literal) => {
-        concat!(
-            el1_pairs!(save_pair, $p, $a, $b),
-            save_pair!($p, $a, $b, "cntv_ctl_el0", "cntv_cval_el0", "160"),
-            "msr cntv_ctl_el0, xzr\n",
-        )
-    };
-}
-
-/// Loads the EL1 registers stored at `[n]` and VMPIDR_EL2 (scratch `a`,
-/// `b`); the compare value goes in before the control, so a stale deadline
-/// never fires for the new owner.
-#[rustfmt::skip]
-macro_rules! el1_restore_asm {
-    ($n:literal, $a:literal, $b:literal) => {
-        concat!(
-            el1_pairs!(restore_pair, $n, $a, $b),
-            "ldp ", $a, ", ", $b, ", [", $n, ", #160]\n",
-            "msr cntv_cval_el0, ", $b, "\n", "msr cntv_ctl_el0, ", $a, "\n",
-            "ldr ", $a, ", [", $n, ", #176]\n", "msr vmpidr_el2, ", $a, "\n",
         )
     };
 }
@@ -226,7 +213,7 @@ impl El1State {
         // them into it and stops the EL1 virtual timer.
         unsafe {
             core::arch::asm!(
-                el1_save_asm!("x8", "x10", "x11"),
+                el1_asm!(save, "x8", "x10", "x11"),
                 in("x8") p,
                 out("x10") _,
                 out("x11") _,
@@ -246,7 +233,7 @@ impl El1State {
         // run, which no core code depends on.
         unsafe {
             core::arch::asm!(
-                el1_restore_asm!("x9", "x10", "x11"),
+                el1_asm!(restore, "x9", "x10", "x11"),
                 in("x9") n,
                 out("x10") _,
                 out("x11") _,
@@ -268,8 +255,8 @@ impl El1State {
         // and the virtual timer change.
         unsafe {
             core::arch::asm!(
-                el1_save_asm!("x8", "x10", "x11"),
-                el1_restore_asm!("x9", "x10", "x11"),
+                el1_asm!(save, "x8", "x10", "x11"),
+                el1_asm!(restore, "x9", "x10", "x11"),
                 in("x8") p,
                 in("x9") n,
                 out("x10") _,

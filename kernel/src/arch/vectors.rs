@@ -12,7 +12,7 @@ use core::arch::global_asm;
 
 /// General registers of a vCPU as the vectors save them. Offsets are used by
 /// the assembly below: x0..x30 at 0, ELR_EL2 at 248, SPSR_EL2 at 256, the
-/// trap counter at 264.
+/// trap counter at 264, the IPC call counter at 272.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GuestRegs {
@@ -24,6 +24,9 @@ pub struct GuestRegs {
     pub spsr: u64,
     /// Exceptions taken from this vCPU since boot, counted by the vectors.
     pub traps: u64,
+    /// IPC calls (CALL) this vCPU made since boot; next to `traps`, so that
+    /// the IPC fast path counts both with one load and store pair.
+    pub ipc_calls: u64,
 }
 
 /// What the vectors report to Rust: which kind of exception came in.
@@ -156,7 +159,8 @@ global_asm!(
 // an ESR_EL2 with EC = HVC64, IL = 1 and ISS (the immediate) = 0 reads
 // {hvc0_rotated} (Arm ARM D17.2.37), so a non-zero immediate, which no
 // Bulkhead call uses, takes the general path. CALL and REPLY_RECV branch
-// off before anything else is saved (x7 is free once stored with x6).
+// off to the IPC fast path (`ipc_fast.rs`) before anything else is saved
+// (x7 is free once stored with x6).
 .macro LOWER_SYNC
     .balign 0x80
     stp     x6, x7, [sp, #48]
@@ -167,10 +171,10 @@ global_asm!(
     movz    w7, #{call_hi}, lsl #16
     movk    w7, #{call_lo}
     cmp     w0, w7
-    b.eq    ipc_call_entry
+    b.eq    ipc_call_fast
     add     w7, w7, #{reply_recv_offset}
     cmp     w0, w7
-    b.eq    ipc_reply_recv_entry
+    b.eq    ipc_reply_recv_fast
     b       hvc_entry
 1:  stp     x0, x1, [sp]
     mov     x1, #0
@@ -258,14 +262,17 @@ hvc_return:
     SAVE_CALLEE_SAVED x1
     b       restore_guest
 
-// CALL and REPLY_RECV go to `rust_ipc_trap` (the IPC fast path) with the
+// CALL and REPLY_RECV that the assembly fast path (`ipc_fast.rs`) declined
+// go to `rust_ipc_trap` (the Rust fast path, then the general one) with the
 // function id's offset from CALL in w1. These calls carry arguments in
 // x1..x6 and the ABI (docs/abi.md) lets every Bulkhead call change x0..x17,
 // so x8..x17 are not saved for them: when the vCPU resumes they hold what
 // it had at an earlier trap, its own values.
+.global ipc_call_entry
 ipc_call_entry:
     mov     w8, #0
     b       ipc_entry
+.global ipc_reply_recv_entry
 ipc_reply_recv_entry:
     mov     w8, #{reply_recv_offset}
 ipc_entry:
@@ -338,5 +345,6 @@ extern "C" {
     pub fn enter_guest(regs: *const GuestRegs) -> !;
 }
 
-const _: () = assert!(core::mem::size_of::<GuestRegs>() == 272);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, traps) == 264);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, ipc_calls) == 272);
 const _: () = assert!(core::mem::size_of::<El2Frame>() == 288);
