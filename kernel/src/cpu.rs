@@ -427,30 +427,28 @@ pub fn init_pmu_counters() {
     PMU_COUNTERS.store(n, Ordering::Relaxed);
 }
 
-/// Points stage 2 and the debug/PMU traps at partition `p`.
-fn enter_partition(p: &partition::Partition) {
-    VTTBR_EL2.set(p.vttbr);
-    MDCR_EL2.set(mdcr_for(p.has_pmu()));
+/// Points stage 2 and the debug/PMU traps at the partition of the vCPU
+/// whose links are `links` (its VTTBR and MDCR, fixed by `register_vcpus`).
+fn enter_partition(links: &VcpuLinks) {
+    VTTBR_EL2.set(links.vttbr);
+    MDCR_EL2.set(links.mdcr);
     isb();
 }
 
 fn restore(cpu: usize, v: &Vcpu) {
-    let Some(p) = partition::partition(v.partition) else {
-        return;
-    };
-    enter_partition(p);
     let ctx = v.ctx();
+    enter_partition(&ctx.links);
     ctx.el1.restore(el1_extras(cpu));
     ctx.vgic.restore(cpu, VTIMER_INTID);
 }
 
-/// Moves the hardware from vCPU `old` to vCPU `new` (distinct) of partition
-/// `p`: `save` then `restore`, with the EL1 registers exchanged in one pass.
+/// Moves the hardware from vCPU `old` to vCPU `new` (distinct): `save` then
+/// `restore`, with the EL1 registers exchanged in one pass.
 #[inline(always)]
-fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu, p: &partition::Partition) {
+fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu) {
     let (from, to) = (old.ctx(), new.ctx());
     from.vgic.switch(&to.vgic, cpu, VTIMER_INTID);
-    enter_partition(p);
+    enter_partition(&to.links);
     from.el1.switch(&to.el1, el1_extras(cpu));
 }
 
@@ -577,16 +575,14 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
     let current = st.loaded.load(Ordering::Relaxed);
     let switched = current != id;
     if switched {
-        let p = partition::partition(v.partition);
-        match (partition::vcpu(current), p) {
-            (Some(old), Some(p)) => exchange_into(cpu, old, v, p),
-            (Some(old), None) => save(cpu, old),
-            (None, _) => restore(cpu, v),
+        match partition::vcpu(current) {
+            Some(old) => exchange_into(cpu, old, v),
+            None => restore(cpu, v),
         }
         arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
         st.loaded_refs.with(|r| {
-            *r = p.map(|partition| LoadedRefs {
+            *r = partition::partition(v.partition).map(|partition| LoadedRefs {
                 id,
                 vcpu: v,
                 partition,
@@ -652,7 +648,7 @@ fn hand_over(
 ) -> *mut GuestRegs {
     let cpu = percpu.index();
     st.sched.with(|s| s.queue.hand_over(from.0, to.id));
-    exchange_into(cpu, from.1, to.vcpu, to.partition);
+    exchange_into(cpu, from.1, to.vcpu);
     arm_fp_trap(cpu, to.id);
     st.loaded.store(to.id, Ordering::Relaxed);
     sync_if_needed(to.id, to.vcpu);
