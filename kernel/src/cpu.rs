@@ -682,10 +682,10 @@ fn loaded_refs(st: &CpuState, system: &'static partition::System) -> Option<Load
     })
 }
 
-/// The IPC fast path (`ipc::fast`) for the hypercall `call` of the loaded
-/// vCPU, if it applies: no request is pending for this CPU, the call is made
-/// with `HVC #0`, and its common case holds. Returns the registers of the
-/// vCPU that runs next.
+/// The Rust IPC fast path (`ipc::fast`) for the hypercall `call` (`HVC #0`,
+/// as the vectors checked) of the loaded vCPU, if it applies: no request is
+/// pending for this CPU and its common case holds. Returns the registers of
+/// the vCPU that runs next.
 #[inline(always)]
 fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs> {
     let st = state(percpu.index());
@@ -744,10 +744,9 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     }
 }
 
-/// Entry from the vectors for a hypercall whose function id is one of the
-/// IPC calls from CALL to REPLY_RECV, `index` = function id - CALL (the
-/// vectors test that, so other calls do not pay for it): the IPC fast path,
-/// or `rust_hvc_trap`.
+/// Entry from the vectors for a CALL or REPLY_RECV that the assembly fast
+/// path (`arch::ipc_fast`) declined, `index` = function id - CALL: the Rust
+/// fast path, or `rust_hvc_trap`.
 #[no_mangle]
 extern "C" fn rust_ipc_trap(regs: *mut GuestRegs, index: u32) -> HvcReturn {
     let call = match index {

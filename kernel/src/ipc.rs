@@ -48,7 +48,9 @@ pub struct Handoff {
     pub partition: &'static Partition,
 }
 
-/// The IPC fast path: CALL and REPLY_RECV from vCPU `id` of `system` (loaded
+/// The IPC fast path in Rust, behind the one in assembly (`arch::ipc_fast`,
+/// which makes the same changes for the cases it takes and leaves the rest
+/// here): CALL and REPLY_RECV from vCPU `id` of `system` (loaded
 /// on the CPU whose IPC state is `state`) in their common case, decided from
 /// this CPU's state alone: a call to the endpoint's server context waiting
 /// here, or a reply to a caller waiting here by a server that then waits
