@@ -505,6 +505,29 @@ mod tests {
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
     }
 
+    /// The encodings `layout` promises the fast path, on real states.
+    #[test]
+    fn the_raw_encoding_is_id_plus_one() {
+        let mut ipc = served();
+        assert_eq!(ipc.server[EP].0, SERVER + 1);
+        assert_eq!(ipc.receiving[EP].0, 0, "none");
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        assert_eq!(ipc.receiving[EP].0, SERVER + 1);
+        assert_eq!(ipc.call_receiving(EP, A), Some(SERVER));
+        assert_eq!(ipc.receiving[EP].0, 0);
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, A + 1);
+        assert_eq!(
+            ipc.call(EP, B, || true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(ipc.head[EP].0, B + 1);
+        assert_eq!(ipc.queued_on[usize::from(B)].0, EP as u16 + 1);
+        let _ = ipc.depart(A);
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, layout::SERVING_GONE);
+        assert_eq!(ipc.reply(SERVER), Ok(None));
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, 0, "idle");
+    }
+
     #[test]
     fn call_receiving_delivers_as_call_does_or_changes_nothing() {
         let mut fast = served();

@@ -412,6 +412,30 @@ mod tests {
         assert_eq!(together.state(2), Some(RunState::Blocked));
     }
 
+    /// The words `layout` promises the fast path, on real states.
+    #[test]
+    fn hand_over_leaves_the_words_layout_names() {
+        let mut q = queue(&[(1, 100), (2, 200)]);
+        q.block(2, Some(5));
+        assert_eq!(q.pick(false), Some(1));
+        q.hand_over(1, 2);
+        let entry = |q: &RunQueue, v: usize| q.entries[usize::from(q.slot_of[v])];
+        for (v, state) in [(1, layout::BLOCKED), (2, layout::RUNNABLE)] {
+            let e = entry(&q, v);
+            assert_eq!((e.wake_at.0, e.state as u64), (layout::NO_DEADLINE, state));
+            let slot = usize::from(q.slot_of[v]);
+            assert_eq!(
+                q.entry_offset(v),
+                Some(
+                    core::mem::offset_of!(RunQueue, entries) + slot * core::mem::size_of::<Entry>()
+                )
+            );
+        }
+        assert_eq!(q.current, 2);
+        q.block(2, None);
+        assert_eq!(q.current, layout::NO_CURRENT);
+    }
+
     #[test]
     fn entries_have_fixed_distinct_offsets_and_deadlines_stay_deadlines() {
         let mut q = queue(&[(4, 1), (9, 2)]);
