@@ -217,19 +217,18 @@ fn queue<R>(f: impl FnOnce(&mut RunQueue) -> R) -> R {
     state(this_index()).sched.with(|s| f(&mut s.queue))
 }
 
-/// Puts every vCPU homed on this CPU into its run queue, and tells its IPC
-/// state which vCPU serves each endpoint here (boot).
+/// Puts every vCPU homed on this CPU into its run queue and fills in its
+/// links (`VcpuLinks`, and the context table the IPC fast path uses), and
+/// tells this CPU's IPC state which vCPU serves each endpoint here (boot).
 pub fn register_vcpus(cpu: usize) {
     let st = state(cpu);
     let system = partition::system();
     queue(|q| {
         for (id, v) in system.vcpus.iter().enumerate() {
-            if v.home != cpu || q.add(id, v.priority).is_err() {
-                continue;
-            }
-            let Some(p) = system.partitions.get(v.partition) else {
+            let Some(p) = system.partitions.get(v.partition).filter(|_| v.home == cpu) else {
                 continue;
             };
+            let queued = q.add(id, v.priority).is_ok();
             let ctx = v.ctx();
             let queue_at = q as *const RunQueue as usize;
             ctx.links = VcpuLinks {
@@ -242,20 +241,26 @@ pub fn register_vcpus(cpu: usize) {
                 vttbr: p.vttbr,
                 mdcr: mdcr_for(p.has_pmu()),
             };
+            // Only a vCPU in the run queue has an entry for the fast path to
+            // hand over; any other stays with the Rust paths.
             st.contexts.with(|contexts| {
-                if let Some(slot) = contexts.get_mut(id + 1) {
+                if let Some(slot) = contexts.get_mut(id + 1).filter(|_| queued) {
                     *slot = ctx as *mut VcpuContext;
                 }
             });
         }
     });
-    with_ipc(|ipc| {
-        for (e, ep) in objects::objects().endpoints.iter().enumerate() {
-            if let Some(server) = ep.server_vcpu.get(cpu).copied().flatten() {
-                let _ = ipc.set_server(e, server);
+    // A server context the run queue could not take never runs here: calls
+    // find no server (NOT_PRESENT) rather than one that cannot answer, and
+    // every vCPU that runs has a run-queue entry.
+    let queued = |id: u16| queue(|q| q.state(usize::from(id)).is_some());
+    for (e, ep) in objects::objects().endpoints.iter().enumerate() {
+        if let Some(server) = ep.server_vcpu.get(cpu).copied().flatten() {
+            if queued(server) {
+                let _ = with_ipc(|ipc| ipc.set_server(e, server));
             }
         }
-    });
+    }
 }
 
 /// The vCPU loaded on this CPU, if any.
