@@ -25,7 +25,8 @@ type Ranges = FixedVec<Range, 16>;
 /// BSU=inner shareable (broadcast maintenance for SMP guests), TWI/TWE (WFI
 /// and WFE trap), TSC (SMC traps), TIDCP (implementation-defined registers
 /// trap), TID3 (ID registers trap, to be sanitized: `sysreg_trap`), TSW
-/// (set/way cache maintenance traps), RW (EL1 is AArch64).
+/// (set/way cache maintenance traps), TACR (ACTLR_EL1 traps, so it is never
+/// switched: `sysreg_trap`), RW (EL1 is AArch64).
 const HCR_EL2_GUEST: u64 = 1 << 0
     | 1 << 1
     | 1 << 3
@@ -38,6 +39,7 @@ const HCR_EL2_GUEST: u64 = 1 << 0
     | 1 << 18
     | 1 << 19
     | 1 << 20
+    | 1 << 21
     | 1 << 22
     | 1 << 31;
 
@@ -292,13 +294,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     percpu::publish_mpidrs(mpidrs.as_slice());
     init_el2_for_guests();
     cpu::init_pmu_counters();
-    gic::init_cpu(
-        0,
-        &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],
-    );
-    timer::init_cpu();
-    crate::arch::context::init_cpu();
-    cpu::register_vcpus(0);
+    init_cpu_for_guests(0);
 
     bind_device_interrupts();
     pass_interrupts_through(&manifest);
@@ -439,6 +435,19 @@ fn init_el2_for_guests() {
     isb();
 }
 
+/// Per-CPU setup once EL2 is configured: the GIC's CPU interfaces, the EL2
+/// timer, the EL1 registers no vCPU switch touches (and which optional ones
+/// this CPU switches), and the vCPUs homed here.
+fn init_cpu_for_guests(index: usize) {
+    let sre_switched = gic::init_cpu(
+        index,
+        &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],
+    );
+    timer::init_cpu();
+    cpu::init_switching(crate::arch::context::init_cpu(sre_switched));
+    cpu::register_vcpus(index);
+}
+
 struct HardwareBootOps;
 
 impl BootOps for HardwareBootOps {
@@ -512,13 +521,7 @@ extern "C" fn rust_secondary_main(index: usize) -> ! {
     VBAR_EL2.set(core::ptr::addr_of!(crate::arch::vectors::el2_vectors) as u64);
     isb();
     init_el2_for_guests();
-    gic::init_cpu(
-        index,
-        &[cpu::VTIMER_INTID, cpu::HYP_TIMER_INTID, gic::SGI_RESCHEDULE],
-    );
-    timer::init_cpu();
-    crate::arch::context::init_cpu();
-    cpu::register_vcpus(index);
+    init_cpu_for_guests(index);
     info!(
         "CPU {index} online (MPIDR {:#x})",
         MPIDR_EL1.get() & 0xff_00ff_ffff

@@ -2,19 +2,21 @@
 //! picks the next vCPU with `kernel_core::sched`, switches the hardware state
 //! between vCPUs, arms the EL2 timer, and idles when nothing is runnable.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::*;
 use core::cell::UnsafeCell;
 use kernel_core::ipc::IpcCpu;
+use kernel_core::manifest::MAX_VCPUS;
 use kernel_core::psci::Power;
 use kernel_core::sched::RunQueue;
 use kernel_core::MAX_CPUS;
 
+use crate::arch::context::Extras;
 use crate::arch::percpu::{this_cpu, PerCpu};
 use crate::arch::vectors::{GuestRegs, HvcReturn};
 use crate::arch::{cache, sysreg::isb};
-use crate::partition::{self, IpcWait, PartState, Vcpu};
+use crate::partition::{self, IpcWait, PartState, Vcpu, VcpuContext};
 use crate::{gic, ipc, lifecycle, objects, timer, trap, vgic};
 
 /// No vCPU loaded.
@@ -63,18 +65,40 @@ struct LoadedRefs {
     partition: &'static partition::Partition,
 }
 
+/// Whether the IPC fast path (`arch::ipc_fast`) may run on a CPU, in one
+/// word it reads with a single load: all zero means it may.
+#[repr(C, align(4))]
+struct FastGate {
+    /// A request was posted for a vCPU homed here.
+    requests: AtomicBool,
+    /// This CPU needs what only the Rust paths do: a GICv2, or optional EL1
+    /// registers to switch ([`Extras`]). Set at boot.
+    hardware: AtomicBool,
+    _reserved: [u8; 2],
+}
+
+/// One CPU's state. `repr(C)` keeps `fp_owner` next to `cptr_fp_trapped`,
+/// which the fast path loads as a pair, within `ldp` reach of the start.
+#[repr(C)]
 struct CpuState {
+    /// vCPU whose FP/SIMD state is in the registers.
+    fp_owner: AtomicUsize,
+    /// CPTR_EL2 for every other vCPU: FP/SIMD traps (a constant).
+    cptr_fp_trapped: u64,
+    /// vCPU whose state is in the hardware (only this CPU touches it).
+    loaded: AtomicUsize,
+    gate: FastGate,
+    /// The optional EL1 registers this CPU switches ([`Extras`] bits).
+    el1_extras: AtomicU8,
     sched: CpuLocal<Sched>,
     /// IPC state of this CPU.
     ipc: CpuLocal<IpcCpu>,
     /// See [`LoadedRefs`].
     loaded_refs: CpuLocal<Option<LoadedRefs>>,
-    /// vCPU whose FP/SIMD state is in the registers.
-    fp_owner: AtomicUsize,
-    /// vCPU whose state is in the hardware (only this CPU touches it).
-    loaded: AtomicUsize,
-    /// A request was posted for a vCPU homed here.
-    requests: AtomicBool,
+    /// The context of each vCPU homed here by global id + 1 (entry 0 and
+    /// vCPUs homed elsewhere: null), where the fast path finds the vCPU
+    /// the IPC state names.
+    contexts: CpuLocal<[*mut VcpuContext; MAX_VCPUS + 1]>,
 }
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
@@ -85,11 +109,76 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         }),
         ipc: CpuLocal::new(IpcCpu::new()),
         loaded_refs: CpuLocal::new(None),
+        contexts: CpuLocal::new([core::ptr::null_mut(); MAX_VCPUS + 1]),
         fp_owner: AtomicUsize::new(NONE),
+        cptr_fp_trapped: CPTR_EL2_RES1 | CPTR_EL2_TFP,
         loaded: AtomicUsize::new(NONE),
-        requests: AtomicBool::new(false),
+        gate: FastGate {
+            requests: AtomicBool::new(false),
+            hardware: AtomicBool::new(true),
+            _reserved: [0; 2],
+        },
+        el1_extras: AtomicU8::new(0),
     }
 }; MAX_CPUS];
+
+/// What a trap needs at once of a vCPU's home CPU and partition, kept in
+/// its context so that the vectors reach it from SP alone; set once by
+/// [`register_vcpus`] and kept across resets. `repr(C)`: the IPC fast path
+/// loads it in pairs ([`fast_layout`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuLinks {
+    /// Address of the home CPU's `CpuState`.
+    cpu: usize,
+    /// Address of the first slot of its partition's capability table.
+    caps: usize,
+    /// Its global id.
+    id: u64,
+    /// Address of its entry in the home CPU's run queue.
+    run_entry: usize,
+    /// Its global id + 1, as the IPC state holds it.
+    ipc_id: u64,
+    /// Top of the home CPU's stack, which Rust code runs on during a trap.
+    pub stack_top: u64,
+    /// VTTBR_EL2 of its partition, then MDCR_EL2.
+    vttbr: u64,
+    mdcr: u64,
+}
+
+/// Byte offsets the IPC fast path (`arch::ipc_fast`) uses: in a CPU's state
+/// (`CPU_*`) and in a vCPU's context (`LINK_*`).
+pub mod fast_layout {
+    use super::{CpuState, Sched, VcpuContext};
+    use core::mem::offset_of;
+
+    /// The fast path's gate word ([`super::FastGate`]).
+    pub const CPU_GATE: usize = offset_of!(CpuState, gate);
+    /// The CPU's `IpcCpu`.
+    pub const CPU_IPC: usize = offset_of!(CpuState, ipc);
+    /// The CPU's `RunQueue`.
+    pub const CPU_RUN_QUEUE: usize = offset_of!(CpuState, sched) + offset_of!(Sched, queue);
+    /// The contexts by vCPU id + 1.
+    pub const CPU_CONTEXTS: usize = offset_of!(CpuState, contexts);
+    /// The FP owner, then CPTR_EL2 with FP trapped.
+    pub const CPU_FP_OWNER: usize = offset_of!(CpuState, fp_owner);
+    /// The loaded vCPU.
+    pub const CPU_LOADED: usize = offset_of!(CpuState, loaded);
+    /// Home CPU, then the capability slots.
+    pub const LINK_CPU: usize = offset_of!(VcpuContext, links.cpu);
+    /// Global id, then the run-queue entry.
+    pub const LINK_ID: usize = offset_of!(VcpuContext, links.id);
+    /// Global id + 1.
+    pub const LINK_IPC_ID: usize = offset_of!(VcpuContext, links.ipc_id);
+    /// VTTBR_EL2, then MDCR_EL2.
+    pub const LINK_VTTBR: usize = offset_of!(VcpuContext, links.vttbr);
+
+    const _: () = assert!(offset_of!(CpuState, cptr_fp_trapped) == CPU_FP_OWNER + 8);
+    const _: () = assert!(CPU_FP_OWNER + 8 <= 504 + 8 && CPU_CONTEXTS < 32760 - 8 * 65);
+    const _: () = assert!(offset_of!(VcpuContext, links.caps) == LINK_CPU + 8);
+    const _: () = assert!(offset_of!(VcpuContext, links.run_entry) == LINK_ID + 8);
+    const _: () = assert!(offset_of!(VcpuContext, links.mdcr) == LINK_VTTBR + 8);
+}
 
 /// Virtual timer PPI (INTID 27), injected to guests with the HW bit.
 pub const VTIMER_INTID: u32 = 27;
@@ -105,9 +194,22 @@ fn state(cpu: usize) -> &'static CpuState {
     &CPUS[cpu.min(MAX_CPUS - 1)]
 }
 
+/// Records which optional EL1 registers this CPU switches, and so whether
+/// the IPC fast path may run here (boot, before it runs a vCPU).
+pub fn init_switching(extras: Extras) {
+    let st = state(this_index());
+    st.el1_extras.store(extras.bits(), Ordering::Relaxed);
+    let fast = gic::is_v3() && extras.is_empty();
+    st.gate.hardware.store(!fast, Ordering::Relaxed);
+}
+
+fn el1_extras(cpu: usize) -> Extras {
+    Extras::from_bits(state(cpu).el1_extras.load(Ordering::Relaxed))
+}
+
 /// Marks that CPU `cpu` has a request to look at.
 pub fn note_request(cpu: usize) {
-    state(cpu).requests.store(true, Ordering::Release);
+    state(cpu).gate.requests.store(true, Ordering::Release);
 }
 
 /// Runs `f` on this CPU's run queue.
@@ -115,23 +217,50 @@ fn queue<R>(f: impl FnOnce(&mut RunQueue) -> R) -> R {
     state(this_index()).sched.with(|s| f(&mut s.queue))
 }
 
-/// Puts every vCPU homed on this CPU into its run queue, and tells its IPC
-/// state which vCPU serves each endpoint here (boot).
+/// Puts every vCPU homed on this CPU into its run queue and fills in its
+/// links (`VcpuLinks`, and the context table the IPC fast path uses), and
+/// tells this CPU's IPC state which vCPU serves each endpoint here (boot).
 pub fn register_vcpus(cpu: usize) {
+    let st = state(cpu);
+    let system = partition::system();
     queue(|q| {
-        for (id, v) in partition::system().vcpus.iter().enumerate() {
-            if v.home == cpu {
-                let _ = q.add(id, v.priority);
-            }
+        for (id, v) in system.vcpus.iter().enumerate() {
+            let Some(p) = system.partitions.get(v.partition).filter(|_| v.home == cpu) else {
+                continue;
+            };
+            let queued = q.add(id, v.priority).is_ok();
+            let ctx = v.ctx();
+            let queue_at = q as *const RunQueue as usize;
+            ctx.links = VcpuLinks {
+                cpu: st as *const CpuState as usize,
+                caps: &p.caps as *const _ as usize + kernel_core::captable::layout::SLOTS,
+                id: id as u64,
+                run_entry: q.entry_offset(id).map_or(0, |offset| queue_at + offset),
+                ipc_id: id as u64 + 1,
+                stack_top: crate::arch::percpu::stack_top(cpu) as u64,
+                vttbr: p.vttbr,
+                mdcr: mdcr_for(p.has_pmu()),
+            };
+            // Only a vCPU in the run queue has an entry for the fast path to
+            // hand over; any other stays with the Rust paths.
+            st.contexts.with(|contexts| {
+                if let Some(slot) = contexts.get_mut(id + 1).filter(|_| queued) {
+                    *slot = ctx as *mut VcpuContext;
+                }
+            });
         }
     });
-    with_ipc(|ipc| {
-        for (e, ep) in objects::objects().endpoints.iter().enumerate() {
-            if let Some(server) = ep.server_vcpu.get(cpu).copied().flatten() {
-                let _ = ipc.set_server(e, server);
+    // A server context the run queue could not take never runs here: calls
+    // find no server (NOT_PRESENT) rather than one that cannot answer, and
+    // every vCPU that runs has a run-queue entry.
+    let queued = |id: u16| queue(|q| q.state(usize::from(id)).is_some());
+    for (e, ep) in objects::objects().endpoints.iter().enumerate() {
+        if let Some(server) = ep.server_vcpu.get(cpu).copied().flatten() {
+            if queued(server) {
+                let _ = with_ipc(|ipc| ipc.set_server(e, server));
             }
         }
-    });
+    }
 }
 
 /// The vCPU loaded on this CPU, if any.
@@ -176,7 +305,7 @@ pub fn wake_from_wfi(id: usize, v: &Vcpu) {
 /// Handles requests for vCPUs homed here.
 fn process_requests(cpu: usize) {
     let st = state(cpu);
-    if !st.requests.swap(false, Ordering::AcqRel) {
+    if !st.gate.requests.swap(false, Ordering::AcqRel) {
         return;
     }
     for (id, v) in partition::system().vcpus.iter().enumerate() {
@@ -237,14 +366,13 @@ pub fn take_off(cpu: usize, id: usize, v: &Vcpu) {
 
 fn save(cpu: usize, v: &Vcpu) {
     let ctx = v.ctx();
-    let v3 = gic::is_v3();
-    ctx.el1.save(v3);
+    ctx.el1.save(el1_extras(cpu));
     ctx.vgic.save(cpu, VTIMER_INTID);
 }
 
 /// CPTR_EL2 with RES1 bits (13:12, 9:0); TFP (bit 10) traps FP/SIMD use,
 /// at EL2 too (Arm ARM D17.2.30).
-const CPTR_EL2_RES1: u64 = 0x33ff;
+pub(crate) const CPTR_EL2_RES1: u64 = 0x33ff;
 const CPTR_EL2_TFP: u64 = 1 << 10;
 
 /// FP/SIMD registers are switched lazily: they hold the state of this CPU's
@@ -252,9 +380,13 @@ const CPTR_EL2_TFP: u64 = 1 << 10;
 /// FP (`fp_trap`). Services and most guests' hot paths never touch FP, so a
 /// switch between them costs nothing here.
 fn arm_fp_trap(cpu: usize, id: usize) {
-    let owner = state(cpu).fp_owner.load(Ordering::Relaxed);
-    let tfp = if owner == id { 0 } else { CPTR_EL2_TFP };
-    CPTR_EL2.set(CPTR_EL2_RES1 | tfp);
+    let st = state(cpu);
+    let owner = st.fp_owner.load(Ordering::Relaxed);
+    CPTR_EL2.set(if owner == id {
+        CPTR_EL2_RES1
+    } else {
+        st.cptr_fp_trapped
+    });
 }
 
 /// The loaded vCPU `id` used FP/SIMD: move the FP registers to it.
@@ -300,33 +432,29 @@ pub fn init_pmu_counters() {
     PMU_COUNTERS.store(n, Ordering::Relaxed);
 }
 
-/// Points stage 2 and the debug/PMU traps at partition `p`.
-fn enter_partition(p: &partition::Partition) {
-    VTTBR_EL2.set(p.vttbr);
-    MDCR_EL2.set(mdcr_for(p.has_pmu()));
+/// Points stage 2 and the debug/PMU traps at the partition of the vCPU
+/// whose links are `links` (its VTTBR and MDCR, fixed by `register_vcpus`).
+fn enter_partition(links: &VcpuLinks) {
+    VTTBR_EL2.set(links.vttbr);
+    MDCR_EL2.set(links.mdcr);
     isb();
 }
 
 fn restore(cpu: usize, v: &Vcpu) {
-    let Some(p) = partition::partition(v.partition) else {
-        return;
-    };
-    enter_partition(p);
     let ctx = v.ctx();
-    let v3 = gic::is_v3();
-    ctx.el1.restore(v3);
+    enter_partition(&ctx.links);
+    ctx.el1.restore(el1_extras(cpu));
     ctx.vgic.restore(cpu, VTIMER_INTID);
 }
 
-/// Moves the hardware from vCPU `old` to vCPU `new` (distinct) of partition
-/// `p`: `save` then `restore`, with the EL1 registers exchanged in one pass.
+/// Moves the hardware from vCPU `old` to vCPU `new` (distinct): `save` then
+/// `restore`, with the EL1 registers exchanged in one pass.
 #[inline(always)]
-fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu, p: &partition::Partition) {
+fn exchange_into(cpu: usize, old: &Vcpu, new: &Vcpu) {
     let (from, to) = (old.ctx(), new.ctx());
-    let v3 = gic::is_v3();
     from.vgic.switch(&to.vgic, cpu, VTIMER_INTID);
-    enter_partition(p);
-    from.el1.switch(&to.el1, v3);
+    enter_partition(&to.links);
+    from.el1.switch(&to.el1, el1_extras(cpu));
 }
 
 /// Invalidates the TLB entries of the partition with this VTTBR (its VMID),
@@ -426,7 +554,7 @@ pub fn reschedule(timer_fired: bool) -> *mut GuestRegs {
             save(cpu, v);
             st.loaded.store(NONE, Ordering::Relaxed);
         }
-        if st.requests.load(Ordering::Acquire) {
+        if st.gate.requests.load(Ordering::Acquire) {
             // Posted from this CPU while handling the last request (a
             // restart): no interrupt will announce it.
             continue;
@@ -452,16 +580,14 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
     let current = st.loaded.load(Ordering::Relaxed);
     let switched = current != id;
     if switched {
-        let p = partition::partition(v.partition);
-        match (partition::vcpu(current), p) {
-            (Some(old), Some(p)) => exchange_into(cpu, old, v, p),
-            (Some(old), None) => save(cpu, old),
-            (None, _) => restore(cpu, v),
+        match partition::vcpu(current) {
+            Some(old) => exchange_into(cpu, old, v),
+            None => restore(cpu, v),
         }
         arm_fp_trap(cpu, id);
         st.loaded.store(id, Ordering::Relaxed);
         st.loaded_refs.with(|r| {
-            *r = p.map(|partition| LoadedRefs {
+            *r = partition::partition(v.partition).map(|partition| LoadedRefs {
                 id,
                 vcpu: v,
                 partition,
@@ -470,7 +596,6 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
         sync_if_needed(id, v);
     }
     let regs = &mut v.ctx().regs as *mut GuestRegs;
-    this_cpu().set_current_regs(regs);
     (regs, switched)
 }
 
@@ -528,7 +653,7 @@ fn hand_over(
 ) -> *mut GuestRegs {
     let cpu = percpu.index();
     st.sched.with(|s| s.queue.hand_over(from.0, to.id));
-    exchange_into(cpu, from.1, to.vcpu, to.partition);
+    exchange_into(cpu, from.1, to.vcpu);
     arm_fp_trap(cpu, to.id);
     st.loaded.store(to.id, Ordering::Relaxed);
     sync_if_needed(to.id, to.vcpu);
@@ -539,9 +664,7 @@ fn hand_over(
             partition: to.partition,
         })
     });
-    let regs = &mut to.vcpu.ctx().regs as *mut GuestRegs;
-    percpu.set_current_regs(regs);
-    regs
+    &mut to.vcpu.ctx().regs as *mut GuestRegs
 }
 
 /// The loaded vCPU and its partition, from the cache when it is current.
@@ -564,14 +687,14 @@ fn loaded_refs(st: &CpuState, system: &'static partition::System) -> Option<Load
     })
 }
 
-/// The IPC fast path (`ipc::fast`) for the hypercall `call` of the loaded
-/// vCPU, if it applies: no request is pending for this CPU, the call is made
-/// with `HVC #0`, and its common case holds. Returns the registers of the
-/// vCPU that runs next.
+/// The Rust IPC fast path (`ipc::fast`) for the hypercall `call` (`HVC #0`,
+/// as the vectors checked) of the loaded vCPU, if it applies: no request is
+/// pending for this CPU and its common case holds. Returns the registers of
+/// the vCPU that runs next.
 #[inline(always)]
 fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs> {
     let st = state(percpu.index());
-    if kernel_core::esr::hvc_immediate(ESR_EL2.get()) != 0 || st.requests.load(Ordering::Acquire) {
+    if st.gate.requests.load(Ordering::Acquire) {
         return None;
     }
     let system = partition::system();
@@ -585,10 +708,10 @@ fn ipc_fast_path(percpu: &PerCpu, call: ipc::FastCall) -> Option<*mut GuestRegs>
 /// Enters the scheduler on this CPU for the first time; never returns.
 pub fn run() -> ! {
     let regs = reschedule(false);
-    let top = this_cpu().stack_top();
     // SAFETY: `regs` is the loaded vCPU's saved state, prepared by
-    // `switch_to`; from here this CPU lives in trap handling on a fresh stack.
-    unsafe { crate::arch::vectors::enter_guest(regs, top) }
+    // `switch_to`; from here this CPU lives in trap handling, each trap on a
+    // fresh stack.
+    unsafe { crate::arch::vectors::enter_guest(regs) }
 }
 
 /// Entry from the vectors for a hypercall (HVC #imm from a guest): calls that
@@ -601,7 +724,7 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     // SAFETY: `regs` is the loaded vCPU's register area, which the vectors
     // just filled; nothing else refers to it during this call.
     let effect = trap::hypercall_trap(unsafe { &mut *regs });
-    let requests = state(percpu.index()).requests.load(Ordering::Acquire);
+    let requests = state(percpu.index()).gate.requests.load(Ordering::Acquire);
     let next = match effect {
         trap::Effect::ResultOnly if !requests => {
             return HvcReturn {
@@ -626,10 +749,9 @@ extern "C" fn rust_hvc_trap(regs: *mut GuestRegs) -> HvcReturn {
     }
 }
 
-/// Entry from the vectors for a hypercall whose function id is one of the
-/// IPC calls from CALL to REPLY_RECV, `index` = function id - CALL (the
-/// vectors test that, so other calls do not pay for it): the IPC fast path,
-/// or `rust_hvc_trap`.
+/// Entry from the vectors for a CALL or REPLY_RECV that the assembly fast
+/// path (`arch::ipc_fast`) declined, `index` = function id - CALL: the Rust
+/// fast path, or `rust_hvc_trap`.
 #[no_mangle]
 extern "C" fn rust_ipc_trap(regs: *mut GuestRegs, index: u32) -> HvcReturn {
     let call = match index {
@@ -651,7 +773,7 @@ extern "C" fn rust_ipc_trap(regs: *mut GuestRegs, index: u32) -> HvcReturn {
 extern "C" fn rust_guest_trap(kind: u64) -> *mut GuestRegs {
     let cpu = this_index();
     match trap::handle(crate::arch::vectors::TrapKind::from_code(kind)) {
-        trap::AfterTrap::SwitchTo(id) if !state(cpu).requests.load(Ordering::Acquire) => {
+        trap::AfterTrap::SwitchTo(id) if !state(cpu).gate.requests.load(Ordering::Acquire) => {
             match partition::vcpu(id) {
                 Some(v) => direct_switch(cpu, id, v),
                 None => reschedule(false),

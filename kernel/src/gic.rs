@@ -176,8 +176,9 @@ fn redistributor(g: &Gic, cpu: usize) -> Option<gicv3::Redistributor> {
 /// Per-CPU setup: CPU interface with EOImode = 1, the core's PPIs and the
 /// maintenance interrupt enabled, the virtual interface enabled with every
 /// list register empty (their reset values are UNKNOWN).
-pub fn init_cpu(cpu: usize, ppis: &[u32]) {
-    let Some(g) = gic() else { return };
+pub fn init_cpu(cpu: usize, ppis: &[u32]) -> bool {
+    let Some(g) = gic() else { return false };
+    let mut sre_switched = false;
     let maintenance = [g.maintenance];
     let ppis = ppis.iter().chain(&maintenance);
     let lrs = match &g.ctrl {
@@ -200,9 +201,13 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
                     rd.enable(p);
                 }
             }
-            // ICC_SRE_EL2: SRE | DFB | DIB | Enable (EL1 may use ICC_SRE_EL1).
-            write_sysreg!("icc_sre_el2", 0xf);
+            // ICC_SRE_EL2: SRE | DFB | DIB, Enable = 0: EL1 accesses to
+            // ICC_SRE_EL1 trap to EL2 (IHI 0069H §12.5.26), where every
+            // guest reads the fixed SRE | DFB | DIB, so the register is
+            // never switched (KVM does the same).
+            write_sysreg!("icc_sre_el2", ICC_SRE_EL2_SRE_DFB_DIB);
             isb();
+            sre_switched = el1_sre_needs_switching();
             write_sysreg!("icc_pmr_el1", 0xff);
             write_sysreg!("icc_bpr1_el1", 0);
             // ICC_CTLR_EL1.EOImode = 1: EOIR drops priority, DIR deactivates.
@@ -217,6 +222,31 @@ pub fn init_cpu(cpu: usize, ppis: &[u32]) {
     for n in 0..lrs {
         write_lr(n, 0);
     }
+    sre_switched
+}
+
+/// ICC_SRE_EL2 with SRE, DFB and DIB set and Enable clear (IHI 0069H
+/// §12.5.26).
+const ICC_SRE_EL2_SRE_DFB_DIB: u64 = 0x7;
+/// ICC_SRE_EL2.Enable.
+const ICC_SRE_EL2_ENABLE: u64 = 1 << 3;
+
+/// Gives EL1's ICC_SRE_EL1 the value every GICv3 guest has and says
+/// whether it must still be switched between vCPUs: only if EL1 reaches it
+/// (an implementation may make ICC_SRE_EL2.Enable RAO/WI) and a write can
+/// change it (its bits are RAO/WI where the GIC has no legacy interface).
+fn el1_sre_needs_switching() -> bool {
+    let guest = crate::arch::context::ICC_SRE_EL1_GUEST;
+    let trapped = read_sysreg!("icc_sre_el2") & ICC_SRE_EL2_ENABLE == 0;
+    let mut fixed = true;
+    if !trapped {
+        write_sysreg!("icc_sre_el1", 0);
+        isb();
+        fixed = read_sysreg!("icc_sre_el1") == guest;
+    }
+    write_sysreg!("icc_sre_el1", guest);
+    isb();
+    !(trapped || fixed)
 }
 
 /// Acknowledges the highest-priority pending physical interrupt.
@@ -510,25 +540,62 @@ pub fn has_pending() -> bool {
 /// The virtual CPU interface state of one vCPU while it is not loaded: the
 /// list registers the model filled, the maintenance controls, and the
 /// control registers the guest changes (VMCR, active priorities).
+///
+/// `repr(C)` with the flags first, in one 64-bit word, then HCR, VMCR and
+/// the active priorities: the IPC fast path tells a quiet switch from the
+/// first two words and moves the control registers itself ([`layout`]).
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 pub struct VgicState {
-    lrs: [u64; MAX_LRS],
     /// Bit n set when `lrs[n]` may hold an interrupt (the others are 0).
     live: u16,
+    /// The model holds the physical timer PPI active for this vCPU without
+    /// a list register linking it (see `Rebuilt::private_hw_held`).
+    pub timer_held: bool,
+    /// Was the physical virtual-timer PPI active (HW-linked, not yet
+    /// deactivated by the guest) when this vCPU was switched out?
+    pub vtimer_active: bool,
+    /// A maintenance condition held when it was switched out: sync its list
+    /// registers with the model when it is loaded again.
+    pub needs_sync: bool,
+    /// Always zero (the rest of the flags word).
+    _reserved: [u8; 3],
     /// ICH_HCR_EL2 / GICH_HCR for this vCPU (En, UIE); 0 reads as En alone.
     hcr: u64,
     vmcr: u64,
     apr0: u64,
     apr1: u64,
-    /// Was the physical virtual-timer PPI active (HW-linked, not yet
-    /// deactivated by the guest) when this vCPU was switched out?
-    pub vtimer_active: bool,
-    /// The model holds the physical timer PPI active for this vCPU without
-    /// a list register linking it (see `Rebuilt::private_hw_held`).
-    pub timer_held: bool,
-    /// A maintenance condition held when it was switched out: sync its list
-    /// registers with the model when it is loaded again.
-    pub needs_sync: bool,
+    lrs: [u64; MAX_LRS],
+}
+
+/// Where the IPC fast path finds a [`VgicState`]. A switch is quiet
+/// ([`VgicState::switch`] moves only VMCR and the active priorities) when
+/// the outgoing vCPU's flags word masked with `OUTGOING_FLAGS` is 0 (no live
+/// list register, no timer held) and the incoming one's whole flags word is
+/// 0 (also no timer PPI to re-activate and no sync due), and neither HCR
+/// has a bit above En.
+pub mod layout {
+    use super::VgicState;
+    use core::mem::offset_of;
+
+    /// The flags word: `live` (bytes 0-1), `timer_held`, `vtimer_active`,
+    /// `needs_sync`, then zeros.
+    pub const FLAGS: usize = offset_of!(VgicState, live);
+    /// The flags that make a switch out not quiet (`live`, `timer_held`).
+    pub const OUTGOING_FLAGS: u64 = 0xff_ffff;
+    /// `vtimer_active`, which a quiet switch out clears.
+    pub const VTIMER_ACTIVE: usize = offset_of!(VgicState, vtimer_active);
+    /// ICH_HCR_EL2 (right after the flags).
+    pub const HCR: usize = offset_of!(VgicState, hcr);
+    /// ICH_VMCR_EL2, then ICH_AP0R0_EL2.
+    pub const VMCR: usize = offset_of!(VgicState, vmcr);
+    /// ICH_AP1R0_EL2.
+    pub const APR1: usize = offset_of!(VgicState, apr1);
+
+    const _: () = assert!(offset_of!(VgicState, live) == 0);
+    const _: () = assert!(offset_of!(VgicState, timer_held) == 2);
+    const _: () = assert!(offset_of!(VgicState, needs_sync) == 4);
+    const _: () = assert!(HCR == FLAGS + 8 && offset_of!(VgicState, apr0) == VMCR + 8);
 }
 
 impl VgicState {

@@ -160,13 +160,12 @@ impl Partition {
     }
 }
 
-/// Counters of what the core did for a partition.
+/// Counters of what the core did for a partition (its vCPUs count their
+/// traps and IPC calls themselves: `traps`, `ipc_calls`).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Virtual interrupts injected into it.
     pub injected_irqs: AtomicU64,
-    /// IPC calls it made.
-    pub ipc_calls: AtomicU64,
     /// Faults since boot.
     pub faults: AtomicU32,
 }
@@ -178,20 +177,28 @@ impl Stats {
     }
 }
 
-/// Register state of a vCPU, touched only by its home CPU.
+/// Register state of a vCPU, touched only by its home CPU. While it runs,
+/// SP_EL2 points here (`arch::vectors`), so `regs` must stay first.
+#[repr(C)]
 #[derive(Default)]
 pub struct VcpuContext {
     /// General registers, PC and PSTATE.
     pub regs: GuestRegs,
+    /// What a trap needs at once, set when its home CPU comes up.
+    pub links: crate::cpu::VcpuLinks,
+    /// What it waits for in IPC.
+    pub ipc: IpcWait,
+    /// Virtual CPU interface.
+    pub vgic: VgicState,
     /// EL1 system registers and the virtual timer.
     pub el1: El1State,
     /// FP/SIMD registers.
     pub fp: FpState,
-    /// Virtual CPU interface.
-    pub vgic: VgicState,
-    /// What it waits for in IPC.
-    pub ipc: IpcWait,
 }
+
+/// Offset of `VcpuLinks::stack_top` in a [`VcpuContext`], for the vectors.
+pub const STACK_TOP_OFFSET: usize = core::mem::offset_of!(VcpuContext, links.stack_top);
+const _: () = assert!(core::mem::offset_of!(VcpuContext, regs) == 0);
 
 /// A request another CPU posts for a vCPU's home CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,19 +252,22 @@ impl Pending {
     }
 }
 
-/// What a vCPU blocked in (or on behalf of) IPC waits for.
+/// What a vCPU blocked in (or on behalf of) IPC waits for. `repr(u8)`:
+/// each variant is a `repr(C)` struct that starts with the tag byte (RFC
+/// 2195), which the IPC fast path reads and writes (see [`IPC_WAIT_LAYOUT`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub enum IpcWait {
     /// Nothing.
     #[default]
-    None,
+    None = 0,
     /// A reply to its CALL on `endpoint`, made with `badge`.
     Call {
         /// Endpoint index.
         endpoint: u32,
         /// The caller's badge.
         badge: u64,
-    },
+    } = 1,
     /// A reply completing its access to an emulated device.
     Mmio {
         /// Endpoint index of the device's service.
@@ -274,18 +284,73 @@ pub enum IpcWait {
         sign_extend: bool,
         /// The target is a 64-bit register.
         sixty_four: bool,
-    },
+    } = 2,
     /// A message on `endpoint` (blocked in RECV).
     Recv {
         /// Endpoint index.
         endpoint: u32,
-    },
+    } = 3,
     /// Bits on notification `index` (blocked in WAIT).
     Wait {
         /// Notification index.
         index: u32,
-    },
+    } = 4,
 }
+
+/// Where the IPC fast path finds an [`IpcWait`]: the tag byte at 0, for
+/// `Call` and `Recv` the endpoint (`u32`) at 4, for `Call` the badge at 8.
+pub mod ipc_wait_layout {
+    /// Offset of the endpoint.
+    pub const ENDPOINT: usize = 4;
+    /// Offset of a call's badge.
+    pub const BADGE: usize = 8;
+    /// Tag of [`super::IpcWait::None`].
+    pub const NONE: u8 = 0;
+    /// Tag of [`super::IpcWait::Call`].
+    pub const CALL: u8 = 1;
+    /// Tag of [`super::IpcWait::Recv`].
+    pub const RECV: u8 = 3;
+}
+
+/// Checks the layout [`ipc_wait_layout`] describes on real values.
+const _: () = {
+    use core::mem::{size_of, transmute, MaybeUninit};
+    type Bytes = [MaybeUninit<u8>; size_of::<IpcWait>()];
+    let call = IpcWait::Call {
+        endpoint: 0x0403_0201,
+        badge: 0x0c0b_0a09_0807_0605,
+    };
+    // SAFETY: `Bytes` has the size of `IpcWait` and no validity
+    // requirement; only bytes that belong to the variant's fields are read
+    // (tag, endpoint, badge), which `call` initialised.
+    let bytes: Bytes = unsafe { transmute(call) };
+    // SAFETY: as above.
+    let (tag, ep, badge) = unsafe {
+        (
+            bytes[0].assume_init(),
+            bytes[ipc_wait_layout::ENDPOINT].assume_init(),
+            bytes[ipc_wait_layout::BADGE].assume_init(),
+        )
+    };
+    assert!(tag == ipc_wait_layout::CALL && ep == 0x01 && badge == 0x05);
+    let recv = IpcWait::Recv {
+        endpoint: 0x0403_0201,
+    };
+    // SAFETY: as above, for the tag and endpoint of `recv`.
+    let bytes: Bytes = unsafe { transmute(recv) };
+    // SAFETY: as above.
+    let (tag, ep) = unsafe {
+        (
+            bytes[0].assume_init(),
+            bytes[ipc_wait_layout::ENDPOINT].assume_init(),
+        )
+    };
+    assert!(tag == ipc_wait_layout::RECV && ep == 0x01);
+    // SAFETY: as above, for the tag of `IpcWait::None`.
+    let bytes: Bytes = unsafe { transmute(IpcWait::None) };
+    // SAFETY: as above.
+    assert!(unsafe { bytes[0].assume_init() } == ipc_wait_layout::NONE);
+};
 
 /// A virtual CPU.
 pub struct Vcpu {
@@ -485,13 +550,27 @@ pub fn vcpu(id: usize) -> Option<&'static Vcpu> {
 
 /// Exceptions taken from a partition's vCPUs since boot.
 pub fn traps(p: &Partition) -> u64 {
+    vcpu_counters(p, core::mem::offset_of!(GuestRegs, traps))
+}
+
+/// IPC calls a partition's vCPUs made since boot.
+pub fn ipc_calls(p: &Partition) -> u64 {
+    vcpu_counters(p, core::mem::offset_of!(GuestRegs, ipc_calls))
+}
+
+/// The sum over a partition's vCPUs of the `u64` counter at `offset` in
+/// their registers, which only each vCPU's home CPU increments.
+fn vcpu_counters(p: &Partition, offset: usize) -> u64 {
     (p.first_vcpu..p.first_vcpu + p.vcpu_count)
         .filter_map(vcpu)
         .map(|v| {
-            // SAFETY: a relaxed read of a counter its home CPU's vectors
-            // increment; an aligned 64-bit load is single-copy atomic, so the
-            // worst case is a count one behind.
-            unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*v.ctx.get()).regs.traps)) }
+            let regs = core::ptr::addr_of!(v.ctx) as *const u8;
+            // SAFETY: `offset` is that of a `u64` field of the `GuestRegs`
+            // at the start of the context (`repr(C)`); this is a relaxed read
+            // of a counter its home CPU increments, and an aligned 64-bit
+            // load is single-copy atomic, so the worst case is a count one
+            // behind.
+            unsafe { core::ptr::read_volatile(regs.add(offset) as *const u64) }
         })
         .sum()
 }
@@ -506,9 +585,11 @@ pub fn restarts(p: &Partition) -> u32 {
 pub fn reset_context(v: &Vcpu, entry: u64, context: u64, gic_v3: bool) {
     let ctx = v.ctx();
     crate::arch::percpu::this_cpu().forget_hvc_trapped(&mut ctx.regs);
-    let traps = ctx.regs.traps;
+    let (traps, calls, links) = (ctx.regs.traps, ctx.regs.ipc_calls, ctx.links);
     *ctx = VcpuContext::default();
     ctx.regs.traps = traps;
+    ctx.regs.ipc_calls = calls;
+    ctx.links = links;
     ctx.regs.x[0] = context;
     ctx.regs.elr = entry;
     ctx.regs.spsr = 0x3c5; // EL1h, D A I F masked

@@ -1,8 +1,8 @@
 //! Applies `kernel_core::sysregs` to a system-register access the loaded
 //! vCPU trapped on: sanitized ID registers, read-as-zero debug registers,
 //! set/way maintenance turned into a clean and invalidate of the partition's
-//! memory, and an Undefined Instruction exception for what a partition may
-//! not use.
+//! memory, ACTLR_EL1 and ICC_SRE_EL1 fixed (so that no switch moves them),
+//! and an Undefined Instruction exception for what a partition may not use.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +26,17 @@ pub fn handle(id: usize, v: &Vcpu, p: &Partition, esr: u64) -> bool {
             complete(v, &access, esr, value);
         }
         Decision::ReadAsZeroWriteIgnored => complete(v, &access, esr, 0),
+        Decision::AuxiliaryControl => {
+            complete(
+                v,
+                &access,
+                esr,
+                crate::arch::sysreg::read_sysreg!("actlr_el1"),
+            );
+        }
+        Decision::GicSystemRegisterEnable => {
+            complete(v, &access, esr, crate::arch::context::ICC_SRE_EL1_GUEST);
+        }
         Decision::Undefined => guest_exception::inject_undefined(v),
         Decision::SetWay => {
             clean_partition_memory_once_per_run(id, v, p);

@@ -24,12 +24,9 @@ pub enum Effect {
     SwitchTo(usize),
 }
 
-/// Handles a hypercall (HVC) from the loaded vCPU, whose registers are `regs`.
+/// Handles a hypercall (`HVC #0`: the vectors send other immediates down the
+/// general path) from the loaded vCPU, whose registers are `regs`.
 pub fn hypercall_trap(regs: &mut GuestRegs) -> Effect {
-    if esr::hvc_immediate(ESR_EL2.get()) != 0 {
-        regs.x[0] = NOT_SUPPORTED;
-        return Effect::ResultOnly;
-    }
     hypercall(regs)
 }
 
@@ -106,11 +103,16 @@ fn handle_sync(v: &Vcpu, p: &Partition) -> Option<usize> {
     match class {
         ExceptionClass::Hvc64 | ExceptionClass::Smc64 => {
             // A trapped SMC returns to the SMC itself (Arm ARM D1.10.4): step
-            // over it. (HVCs normally arrive through `hypercall_trap`.)
+            // over it. (`HVC #0` arrives through `hypercall_trap`; the
+            // vectors send other immediates here, and no call uses them.)
             if class == ExceptionClass::Smc64 {
                 advance_pc(v, esr);
             }
-            hypercall(&mut v.ctx().regs);
+            if class == ExceptionClass::Hvc64 && esr::hvc_immediate(esr) != 0 {
+                v.ctx().regs.x[0] = NOT_SUPPORTED;
+            } else {
+                hypercall(&mut v.ctx().regs);
+            }
         }
         ExceptionClass::FpAsimdAccess => {
             // Lazy FP switching: give it its FP registers and retry.

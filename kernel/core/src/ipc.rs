@@ -60,23 +60,110 @@ pub struct Departure {
     pub orphaned_caller: Option<VcpuId>,
 }
 
+/// An optional vCPU id (or endpoint index) as the fast path reads it: the
+/// id + 1, 0 for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+struct Slot(u16);
+
+impl Slot {
+    const NONE: Self = Self(0);
+
+    /// `id` must be below `MAX_VCPUS` (or `MAX_ENDPOINTS`): the callers
+    /// index arrays with it first.
+    fn some(id: u16) -> Self {
+        Self(id + 1)
+    }
+
+    fn get(self) -> Option<u16> {
+        self.0.checked_sub(1)
+    }
+
+    fn take(&mut self) -> Option<u16> {
+        core::mem::replace(self, Self::NONE).get()
+    }
+
+    fn set(&mut self, id: Option<u16>) {
+        *self = id.map_or(Self::NONE, Self::some);
+    }
+}
+
+/// [`Serving`] as the fast path reads it: 0 idle, the caller's id + 1, or
+/// [`layout::SERVING_GONE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+struct ServingSlot(u16);
+
+impl ServingSlot {
+    const IDLE: Self = Self(0);
+
+    fn get(self) -> Serving {
+        match self.0 {
+            0 => Serving::Idle,
+            layout::SERVING_GONE => Serving::CallerGone,
+            c => Serving::Caller(c - 1),
+        }
+    }
+
+    fn set(&mut self, serving: Serving) {
+        self.0 = match serving {
+            Serving::Idle => 0,
+            Serving::Caller(c) => c + 1,
+            Serving::CallerGone => layout::SERVING_GONE,
+        };
+    }
+
+    fn replace(&mut self, serving: Serving) -> Serving {
+        let old = self.get();
+        self.set(serving);
+        old
+    }
+}
+
+/// Where the core's IPC fast path (hand-written assembly, `kernel/src/arch/
+/// ipc_fast.rs`) finds this state: byte offsets in [`IpcCpu`] of arrays of
+/// `u16`, indexed by endpoint (`SERVER`, `RECEIVING`, `HEAD`) or vCPU id
+/// (`SERVING`, `QUEUED_ON`), each holding a vCPU id plus one (an endpoint
+/// index plus one for `QUEUED_ON`), 0 for none. The fast path makes the
+/// state changes of [`IpcCpu::call_receiving`] and
+/// [`IpcCpu::reply_and_wait`], no others.
+pub mod layout {
+    use super::IpcCpu;
+
+    /// The server context of each endpoint.
+    pub const SERVER: usize = core::mem::offset_of!(IpcCpu, server);
+    /// The server context receiving on each endpoint.
+    pub const RECEIVING: usize = core::mem::offset_of!(IpcCpu, receiving);
+    /// Whom each vCPU serves: 0 nobody, a caller + 1, or [`SERVING_GONE`].
+    pub const SERVING: usize = core::mem::offset_of!(IpcCpu, serving);
+    /// The first caller queued on each endpoint.
+    pub const HEAD: usize = core::mem::offset_of!(IpcCpu, head);
+    /// The endpoint each vCPU is queued on.
+    pub const QUEUED_ON: usize = core::mem::offset_of!(IpcCpu, queued_on);
+    /// `SERVING` value of a server whose caller has gone (bit 15 set, which
+    /// no caller + 1 has).
+    pub const SERVING_GONE: u16 = 0xffff;
+}
+
+const _: () = assert!(MAX_VCPUS < 0x8000 && MAX_ENDPOINTS < 0x8000);
+
 /// IPC state of one physical CPU.
 #[derive(Clone, Debug)]
 pub struct IpcCpu {
     /// The server context of each endpoint on this CPU (set at boot): the
     /// only vCPU that receives on it here.
-    server: [Option<VcpuId>; MAX_ENDPOINTS],
+    server: [Slot; MAX_ENDPOINTS],
     /// The server context blocked in RECV on each endpoint, if it is.
-    receiving: [Option<VcpuId>; MAX_ENDPOINTS],
+    receiving: [Slot; MAX_ENDPOINTS],
     /// What each vCPU (as a server) is doing.
-    serving: [Serving; MAX_VCPUS],
+    serving: [ServingSlot; MAX_VCPUS],
     /// Head and tail of each endpoint's queue of callers.
-    head: [Option<VcpuId>; MAX_ENDPOINTS],
-    tail: [Option<VcpuId>; MAX_ENDPOINTS],
+    head: [Slot; MAX_ENDPOINTS],
+    tail: [Slot; MAX_ENDPOINTS],
     /// Next caller in the same queue.
-    next: [Option<VcpuId>; MAX_VCPUS],
+    next: [Slot; MAX_VCPUS],
     /// The endpoint each queued caller waits on.
-    queued_on: [Option<u16>; MAX_VCPUS],
+    queued_on: [Slot; MAX_VCPUS],
 }
 
 impl Default for IpcCpu {
@@ -108,13 +195,13 @@ impl IpcCpu {
     /// No one receiving, serving or queued.
     pub const fn new() -> Self {
         Self {
-            server: [None; MAX_ENDPOINTS],
-            receiving: [None; MAX_ENDPOINTS],
-            serving: [Serving::Idle; MAX_VCPUS],
-            head: [None; MAX_ENDPOINTS],
-            tail: [None; MAX_ENDPOINTS],
-            next: [None; MAX_VCPUS],
-            queued_on: [None; MAX_VCPUS],
+            server: [Slot::NONE; MAX_ENDPOINTS],
+            receiving: [Slot::NONE; MAX_ENDPOINTS],
+            serving: [ServingSlot::IDLE; MAX_VCPUS],
+            head: [Slot::NONE; MAX_ENDPOINTS],
+            tail: [Slot::NONE; MAX_ENDPOINTS],
+            next: [Slot::NONE; MAX_VCPUS],
+            queued_on: [Slot::NONE; MAX_VCPUS],
         }
     }
 
@@ -122,13 +209,13 @@ impl IpcCpu {
     pub fn set_server(&mut self, endpoint: usize, server: VcpuId) -> Result<(), Error> {
         let e = endpoint_index(endpoint)?;
         index(server)?;
-        self.server[e] = Some(server);
+        self.server[e] = Slot::some(server);
         Ok(())
     }
 
     /// The server context of `endpoint` on this CPU, if it has one.
     pub fn server(&self, endpoint: usize) -> Option<VcpuId> {
-        self.server.get(endpoint).copied().flatten()
+        self.server.get(endpoint)?.get()
     }
 
     /// `caller` calls `endpoint`; `server_up` says whether the partition of
@@ -147,8 +234,8 @@ impl IpcCpu {
     ) -> Result<CallOutcome, Error> {
         let e = endpoint_index(endpoint)?;
         let c = index(caller)?;
-        let server = self.server[e].ok_or(Error::NotPresent)?;
-        if caller == server || self.queued_on[c].is_some() {
+        let server = self.server[e].get().ok_or(Error::NotPresent)?;
+        if caller == server || self.queued_on[c].get().is_some() {
             return Err(Error::WrongState);
         }
         if self.take_receiver(e, caller).is_some() {
@@ -168,7 +255,7 @@ impl IpcCpu {
     fn take_receiver(&mut self, e: usize, caller: VcpuId) -> Option<VcpuId> {
         let server = self.receiving[e].take()?;
         if let Some(serving) = self.serving.get_mut(usize::from(server)) {
-            *serving = Serving::Caller(caller);
+            serving.set(Serving::Caller(caller));
         }
         Some(server)
     }
@@ -181,8 +268,8 @@ impl IpcCpu {
     pub fn call_receiving(&mut self, endpoint: usize, caller: VcpuId) -> Option<VcpuId> {
         let e = endpoint_index(endpoint).ok()?;
         let c = index(caller).ok()?;
-        let receiver = self.receiving[e]?;
-        if receiver == caller || self.queued_on[c].is_some() {
+        let receiver = self.receiving[e].get()?;
+        if receiver == caller || self.queued_on[c].get().is_some() {
             return None;
         }
         self.take_receiver(e, caller)
@@ -190,34 +277,34 @@ impl IpcCpu {
 
     fn enqueue(&mut self, e: usize, caller: VcpuId) {
         let c = usize::from(caller);
-        self.next[c] = None;
-        self.queued_on[c] = Some(e as u16);
-        match self.tail[e] {
-            Some(t) => self.next[usize::from(t)] = Some(caller),
-            None => self.head[e] = Some(caller),
+        self.next[c] = Slot::NONE;
+        self.queued_on[c] = Slot::some(e as u16);
+        match self.tail[e].get() {
+            Some(t) => self.next[usize::from(t)] = Slot::some(caller),
+            None => self.head[e] = Slot::some(caller),
         }
-        self.tail[e] = Some(caller);
+        self.tail[e] = Slot::some(caller);
     }
 
     fn dequeue(&mut self, e: usize) -> Option<VcpuId> {
-        let first = self.head[e]?;
+        let first = self.head[e].get()?;
         let f = usize::from(first);
         self.head[e] = self.next[f];
-        if self.head[e].is_none() {
-            self.tail[e] = None;
+        if self.head[e].get().is_none() {
+            self.tail[e] = Slot::NONE;
         }
-        self.next[f] = None;
-        self.queued_on[f] = None;
+        self.next[f] = Slot::NONE;
+        self.queued_on[f] = Slot::NONE;
         Some(first)
     }
 
     fn unlink(&mut self, caller: VcpuId) {
         let c = usize::from(caller);
-        let Some(e) = self.queued_on[c].map(usize::from) else {
+        let Some(e) = self.queued_on[c].get().map(usize::from) else {
             return;
         };
         let mut prev: Option<VcpuId> = None;
-        let mut cur = self.head[e];
+        let mut cur = self.head[e].get();
         while let Some(v) = cur {
             if v == caller {
                 let after = self.next[c];
@@ -225,16 +312,16 @@ impl IpcCpu {
                     Some(p) => self.next[usize::from(p)] = after,
                     None => self.head[e] = after,
                 }
-                if self.tail[e] == Some(caller) {
-                    self.tail[e] = prev;
+                if self.tail[e].get() == Some(caller) {
+                    self.tail[e].set(prev);
                 }
                 break;
             }
             prev = cur;
-            cur = self.next[usize::from(v)];
+            cur = self.next[usize::from(v)].get();
         }
-        self.next[c] = None;
-        self.queued_on[c] = None;
+        self.next[c] = Slot::NONE;
+        self.queued_on[c] = Slot::NONE;
     }
 
     /// `server` waits for a message on `endpoint`. Returns the caller whose
@@ -245,15 +332,15 @@ impl IpcCpu {
     pub fn recv(&mut self, endpoint: usize, server: VcpuId) -> Result<Option<VcpuId>, Error> {
         let e = endpoint_index(endpoint)?;
         let s = index(server)?;
-        if self.serving[s] != Serving::Idle || self.server[e] != Some(server) {
+        if self.serving[s].get() != Serving::Idle || self.server[e].get() != Some(server) {
             return Err(Error::WrongState);
         }
         if let Some(caller) = self.dequeue(e) {
-            self.receiving[e] = None;
-            self.serving[s] = Serving::Caller(caller);
+            self.receiving[e] = Slot::NONE;
+            self.serving[s].set(Serving::Caller(caller));
             return Ok(Some(caller));
         }
-        self.receiving[e] = Some(server);
+        self.receiving[e] = Slot::some(server);
         Ok(None)
     }
 
@@ -261,7 +348,7 @@ impl IpcCpu {
     /// complete, or `None` if that caller has gone (the reply is dropped).
     pub fn reply(&mut self, server: VcpuId) -> Result<Option<VcpuId>, Error> {
         let s = index(server)?;
-        match core::mem::replace(&mut self.serving[s], Serving::Idle) {
+        match self.serving[s].replace(Serving::Idle) {
             Serving::Caller(c) => Ok(Some(c)),
             Serving::CallerGone => Ok(None),
             Serving::Idle => Err(Error::WrongState),
@@ -271,8 +358,8 @@ impl IpcCpu {
     /// The caller `server` serves, if it owes one a reply.
     #[inline(always)]
     pub fn serving(&self, server: VcpuId) -> Option<VcpuId> {
-        match self.serving.get(usize::from(server)) {
-            Some(Serving::Caller(c)) => Some(*c),
+        match self.serving.get(usize::from(server))?.get() {
+            Serving::Caller(c) => Some(c),
             _ => None,
         }
     }
@@ -286,28 +373,30 @@ impl IpcCpu {
     pub fn reply_and_wait(&mut self, endpoint: usize, server: VcpuId) -> Option<VcpuId> {
         let e = endpoint_index(endpoint).ok()?;
         let s = index(server).ok()?;
-        let Serving::Caller(caller) = self.serving[s] else {
+        let Serving::Caller(caller) = self.serving[s].get() else {
             return None;
         };
-        if self.head[e].is_some() || self.server[e] != Some(server) {
+        if self.head[e].get().is_some() || self.server[e].get() != Some(server) {
             return None;
         }
-        self.serving[s] = Serving::Idle;
-        self.receiving[e] = Some(server);
+        self.serving[s].set(Serving::Idle);
+        self.receiving[e] = Slot::some(server);
         Some(caller)
     }
 
     /// Is `caller` waiting in a queue?
     pub fn is_queued(&self, caller: VcpuId) -> bool {
-        index(caller).is_ok_and(|c| self.queued_on[c].is_some())
+        index(caller).is_ok_and(|c| self.queued_on[c].get().is_some())
     }
 
     /// The callers queued on `endpoint`, in order.
     pub fn queued(&self, endpoint: usize) -> impl Iterator<Item = VcpuId> + '_ {
-        let mut cur = endpoint_index(endpoint).ok().and_then(|e| self.head[e]);
+        let mut cur = endpoint_index(endpoint)
+            .ok()
+            .and_then(|e| self.head[e].get());
         core::iter::from_fn(move || {
             let v = cur?;
-            cur = self.next[usize::from(v)];
+            cur = self.next[usize::from(v)].get();
             Some(v)
         })
     }
@@ -325,14 +414,14 @@ impl IpcCpu {
     pub fn requeue_front(&mut self, endpoint: usize, caller: VcpuId) -> Result<(), Error> {
         let e = endpoint_index(endpoint)?;
         let c = index(caller)?;
-        if self.queued_on[c].is_some() {
+        if self.queued_on[c].get().is_some() {
             return Err(Error::WrongState);
         }
-        self.queued_on[c] = Some(e as u16);
+        self.queued_on[c] = Slot::some(e as u16);
         self.next[c] = self.head[e];
-        self.head[e] = Some(caller);
-        if self.tail[e].is_none() {
-            self.tail[e] = Some(caller);
+        self.head[e] = Slot::some(caller);
+        if self.tail[e].get().is_none() {
+            self.tail[e] = Slot::some(caller);
         }
         Ok(())
     }
@@ -346,16 +435,16 @@ impl IpcCpu {
         };
         self.unlink(vcpu);
         for r in self.receiving.iter_mut() {
-            if *r == Some(vcpu) {
-                *r = None;
+            if r.get() == Some(vcpu) {
+                *r = Slot::NONE;
             }
         }
         for s in self.serving.iter_mut() {
-            if *s == Serving::Caller(vcpu) {
-                *s = Serving::CallerGone;
+            if s.get() == Serving::Caller(vcpu) {
+                s.set(Serving::CallerGone);
             }
         }
-        let orphaned_caller = match core::mem::replace(&mut self.serving[v], Serving::Idle) {
+        let orphaned_caller = match self.serving[v].replace(Serving::Idle) {
             Serving::Caller(c) => Some(c),
             _ => None,
         };
@@ -414,6 +503,29 @@ mod tests {
         assert_eq!(ipc.recv(EP, SERVER), Ok(Some(B)));
         assert_eq!(ipc.reply(SERVER), Ok(Some(B)));
         assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+    }
+
+    /// The encodings `layout` promises the fast path, on real states.
+    #[test]
+    fn the_raw_encoding_is_id_plus_one() {
+        let mut ipc = served();
+        assert_eq!(ipc.server[EP].0, SERVER + 1);
+        assert_eq!(ipc.receiving[EP].0, 0, "none");
+        assert_eq!(ipc.recv(EP, SERVER), Ok(None));
+        assert_eq!(ipc.receiving[EP].0, SERVER + 1);
+        assert_eq!(ipc.call_receiving(EP, A), Some(SERVER));
+        assert_eq!(ipc.receiving[EP].0, 0);
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, A + 1);
+        assert_eq!(
+            ipc.call(EP, B, || true, WhenDown::Fail),
+            Ok(CallOutcome::Queued)
+        );
+        assert_eq!(ipc.head[EP].0, B + 1);
+        assert_eq!(ipc.queued_on[usize::from(B)].0, EP as u16 + 1);
+        let _ = ipc.depart(A);
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, layout::SERVING_GONE);
+        assert_eq!(ipc.reply(SERVER), Ok(None));
+        assert_eq!(ipc.serving[usize::from(SERVER)].0, 0, "idle");
     }
 
     #[test]

@@ -7,26 +7,71 @@ use crate::manifest::MAX_VCPUS;
 /// Most vCPUs homed on one physical CPU.
 pub const MAX_LOCAL_VCPUS: usize = 16;
 
-/// Scheduling state of one vCPU on its home CPU.
+/// Scheduling state of one vCPU on its home CPU. Word-sized, with fixed
+/// values, for the core's IPC fast path ([`layout`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
 pub enum RunState {
-    /// Not started, powered off, or its partition is stopped.
-    Off,
     /// Ready to run (or running).
-    Runnable,
+    Runnable = 0,
     /// Waiting (WFI): until `wake_at` if set, or until made runnable.
-    Blocked,
+    Blocked = 1,
+    /// Not started, powered off, or its partition is stopped.
+    Off = 2,
 }
 
+/// A wake-up deadline in counter ticks, or none ([`Deadline::NEVER`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+struct Deadline(u64);
+
+impl Deadline {
+    /// No deadline (a tick count the counter never reaches).
+    const NEVER: Self = Self(u64::MAX);
+
+    fn new(at: Option<u64>) -> Self {
+        at.map_or(Self::NEVER, |t| Self(t.min(u64::MAX - 1)))
+    }
+
+    fn get(self) -> Option<u64> {
+        (self != Self::NEVER).then_some(self.0)
+    }
+}
+
+/// `wake_at` and `state` come first and together, so that the fast path
+/// sets both with one store pair.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 struct Entry {
-    vcpu: usize,
-    priority: u8,
+    wake_at: Deadline,
     state: RunState,
-    wake_at: Option<u64>,
+    vcpu: usize,
     /// When it was last switched to; the smallest runs next among equals.
     last_picked: u64,
+    priority: u8,
 }
+
+/// Where the core's IPC fast path (hand-written assembly, `kernel/src/arch/
+/// ipc_fast.rs`) finds a run queue's state: it makes the changes of
+/// [`RunQueue::hand_over`] and no others.
+pub mod layout {
+    use super::{Entry, RunQueue};
+
+    /// Offset in an entry of the wake-up deadline, followed by the state.
+    pub const WAKE_AT: usize = core::mem::offset_of!(Entry, wake_at);
+    /// Offset in the queue of the current vCPU's id ([`NO_CURRENT`]: none).
+    pub const CURRENT: usize = core::mem::offset_of!(RunQueue, current);
+    /// `wake_at` of a vCPU with no deadline.
+    pub const NO_DEADLINE: u64 = super::Deadline::NEVER.0;
+    /// `current` with no current vCPU.
+    pub const NO_CURRENT: usize = usize::MAX;
+    /// `state` values.
+    pub const RUNNABLE: u64 = super::RunState::Runnable as u64;
+    /// See [`RUNNABLE`].
+    pub const BLOCKED: u64 = super::RunState::Blocked as u64;
+}
+
+const _: () = assert!(core::mem::offset_of!(Entry, state) == layout::WAKE_AT + 8);
 
 /// Errors from [`RunQueue::add`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +90,8 @@ pub struct RunQueue {
     len: usize,
     /// Slot of each global vCPU id in `entries`, or [`NO_SLOT`].
     slot_of: [u8; MAX_VCPUS],
-    current: Option<usize>,
+    /// The current vCPU, or [`layout::NO_CURRENT`].
+    current: usize,
     picks: u64,
 }
 
@@ -56,7 +102,7 @@ const EMPTY: Entry = Entry {
     vcpu: usize::MAX,
     priority: 0,
     state: RunState::Off,
-    wake_at: None,
+    wake_at: Deadline::NEVER,
     last_picked: 0,
 };
 
@@ -73,7 +119,7 @@ impl RunQueue {
             entries: [EMPTY; MAX_LOCAL_VCPUS],
             len: 0,
             slot_of: [NO_SLOT; MAX_VCPUS],
-            current: None,
+            current: layout::NO_CURRENT,
             picks: 0,
         }
     }
@@ -111,6 +157,15 @@ impl RunQueue {
         self.entries.get_mut(slot)
     }
 
+    /// Byte offset in this queue of vCPU `vcpu`'s entry, if it is homed
+    /// here (fixed once added), for the IPC fast path ([`layout`]).
+    pub fn entry_offset(&self, vcpu: usize) -> Option<usize> {
+        let slot = usize::from(*self.slot_of.get(vcpu)?);
+        (slot < self.len).then(|| {
+            core::mem::offset_of!(RunQueue, entries) + slot * core::mem::size_of::<Entry>()
+        })
+    }
+
     fn entry_priority(&self, vcpu: usize) -> Option<u8> {
         let slot = usize::from(*self.slot_of.get(vcpu)?);
         self.live().get(slot).map(|e| e.priority)
@@ -126,7 +181,7 @@ impl RunQueue {
     pub fn set_runnable(&mut self, vcpu: usize) {
         if let Some(e) = self.entry_mut(vcpu) {
             e.state = RunState::Runnable;
-            e.wake_at = None;
+            e.wake_at = Deadline::NEVER;
         }
     }
 
@@ -134,10 +189,10 @@ impl RunQueue {
     pub fn block(&mut self, vcpu: usize, wake_at: Option<u64>) {
         if let Some(e) = self.entry_mut(vcpu) {
             e.state = RunState::Blocked;
-            e.wake_at = wake_at;
+            e.wake_at = Deadline::new(wake_at);
         }
-        if self.current == Some(vcpu) {
-            self.current = None;
+        if self.current == vcpu {
+            self.current = layout::NO_CURRENT;
         }
     }
 
@@ -145,10 +200,10 @@ impl RunQueue {
     pub fn set_off(&mut self, vcpu: usize) {
         if let Some(e) = self.entry_mut(vcpu) {
             e.state = RunState::Off;
-            e.wake_at = None;
+            e.wake_at = Deadline::NEVER;
         }
-        if self.current == Some(vcpu) {
-            self.current = None;
+        if self.current == vcpu {
+            self.current = layout::NO_CURRENT;
         }
     }
 
@@ -157,9 +212,9 @@ impl RunQueue {
     pub fn wake_expired(&mut self, now: u64) -> bool {
         let mut woke = false;
         for e in self.entries[..self.len].iter_mut() {
-            if e.state == RunState::Blocked && e.wake_at.is_some_and(|t| t <= now) {
+            if e.state == RunState::Blocked && e.wake_at.get().is_some_and(|t| t <= now) {
                 e.state = RunState::Runnable;
-                e.wake_at = None;
+                e.wake_at = Deadline::NEVER;
                 woke = true;
             }
         }
@@ -171,7 +226,7 @@ impl RunQueue {
         self.live()
             .iter()
             .filter(|e| e.state == RunState::Blocked)
-            .filter_map(|e| e.wake_at)
+            .filter_map(|e| e.wake_at.get())
             .min()
     }
 
@@ -179,7 +234,7 @@ impl RunQueue {
     /// hands the CPU straight to the vCPU that must run next.
     pub fn set_current(&mut self, vcpu: usize) {
         if self.state(vcpu) == Some(RunState::Runnable) {
-            self.current = Some(vcpu);
+            self.current = vcpu;
         }
     }
 
@@ -191,19 +246,19 @@ impl RunQueue {
     pub fn hand_over(&mut self, from: usize, to: usize) {
         if let Some(e) = self.entry_mut(from) {
             e.state = RunState::Blocked;
-            e.wake_at = None;
+            e.wake_at = Deadline::NEVER;
         }
-        self.current = None;
+        self.current = layout::NO_CURRENT;
         if let Some(e) = self.entry_mut(to) {
             e.state = RunState::Runnable;
-            e.wake_at = None;
-            self.current = Some(to);
+            e.wake_at = Deadline::NEVER;
+            self.current = to;
         }
     }
 
     /// The vCPU chosen by the last [`Self::pick`], if still running.
     pub fn current(&self) -> Option<usize> {
-        self.current
+        (self.current != layout::NO_CURRENT).then_some(self.current)
     }
 
     fn top_priority(&self) -> Option<u8> {
@@ -232,7 +287,7 @@ impl RunQueue {
     /// picked vCPU of the top priority runs: round robin).
     pub fn pick(&mut self, slice_expired: bool) -> Option<usize> {
         let top = self.top_priority()?;
-        if let Some(cur) = self.current {
+        if let Some(cur) = self.current() {
             let keep = self.state(cur) == Some(RunState::Runnable)
                 && self.entry_priority(cur) == Some(top);
             if keep && !(slice_expired && self.needs_time_slice()) {
@@ -250,7 +305,7 @@ impl RunQueue {
         if let Some(e) = self.entry_mut(next) {
             e.last_picked = stamp;
         }
-        self.current = Some(next);
+        self.current = next;
         Some(next)
     }
 
@@ -355,6 +410,47 @@ mod tests {
         together.hand_over(2, 40);
         assert_eq!(together.current(), None);
         assert_eq!(together.state(2), Some(RunState::Blocked));
+    }
+
+    /// The words `layout` promises the fast path, on real states.
+    #[test]
+    fn hand_over_leaves_the_words_layout_names() {
+        let mut q = queue(&[(1, 100), (2, 200)]);
+        q.block(2, Some(5));
+        assert_eq!(q.pick(false), Some(1));
+        q.hand_over(1, 2);
+        let entry = |q: &RunQueue, v: usize| q.entries[usize::from(q.slot_of[v])];
+        for (v, state) in [(1, layout::BLOCKED), (2, layout::RUNNABLE)] {
+            let e = entry(&q, v);
+            assert_eq!((e.wake_at.0, e.state as u64), (layout::NO_DEADLINE, state));
+            let slot = usize::from(q.slot_of[v]);
+            assert_eq!(
+                q.entry_offset(v),
+                Some(
+                    core::mem::offset_of!(RunQueue, entries) + slot * core::mem::size_of::<Entry>()
+                )
+            );
+        }
+        assert_eq!(q.current, 2);
+        q.block(2, None);
+        assert_eq!(q.current, layout::NO_CURRENT);
+    }
+
+    #[test]
+    fn entries_have_fixed_distinct_offsets_and_deadlines_stay_deadlines() {
+        let mut q = queue(&[(4, 1), (9, 2)]);
+        let (a, b) = (q.entry_offset(4), q.entry_offset(9));
+        assert!(a.is_some() && b.is_some() && a != b);
+        assert_eq!(q.entry_offset(5), None, "not homed here");
+        assert_eq!(q.entry_offset(MAX_VCPUS), None);
+        q.add(5, 1).unwrap();
+        assert_eq!((q.entry_offset(4), q.entry_offset(9)), (a, b));
+        // The largest tick count is still a deadline, not "none".
+        q.block(4, Some(u64::MAX));
+        assert_eq!(q.next_wake(), Some(u64::MAX - 1));
+        assert_eq!(q.current(), None);
+        assert_eq!(q.pick(false), Some(9));
+        assert_eq!(q.current(), Some(9));
     }
 
     #[test]

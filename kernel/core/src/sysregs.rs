@@ -5,9 +5,14 @@
 //! and writes to read-only ID registers are UNDEFINED; set/way cache
 //! maintenance becomes a clean and invalidate of the partition's memory.
 //!
-//! Which accesses trap at all is set in the core's HCR_EL2 (TID3, TIDCP, TSW)
-//! and MDCR_EL2 (TDA, TDOSA, TDRA; TPM and TPMCR without the PMU), Arm ARM
-//! D17.2.48 and D17.2.71. Encodings are from the Arm ARM, C5.3 and D17.
+//! ACTLR_EL1 and ICC_SRE_EL1 trap so that the core need not switch them
+//! between partitions: the first reads this CPU's own value, the second the
+//! fixed value of every GICv3 guest, and writes to either are ignored.
+//!
+//! Which accesses trap at all is set in the core's HCR_EL2 (TID3, TIDCP, TSW,
+//! TACR), MDCR_EL2 (TDA, TDOSA, TDRA; TPM and TPMCR without the PMU) and
+//! ICC_SRE_EL2 (Enable), Arm ARM D17.2.48 and D17.2.71, GIC IHI 0069H
+//! §12.5.26. Encodings are from the Arm ARM, C5.3 and D17.
 
 use crate::esr::{sysreg_key, SysRegAccess};
 
@@ -29,6 +34,15 @@ pub enum Decision {
     /// The instruction is UNDEFINED for the partition: the core injects an
     /// Undefined Instruction exception, as hardware without the feature does.
     Undefined,
+    /// ACTLR_EL1, trapped by HCR_EL2.TACR: IMPLEMENTATION DEFINED controls
+    /// the core does not switch between partitions. A read returns this
+    /// CPU's value (the same for every partition); a write is ignored, as
+    /// under KVM.
+    AuxiliaryControl,
+    /// ICC_SRE_EL1, trapped by ICC_SRE_EL2.Enable = 0: every GICv3 guest
+    /// reads SRE | DFB | DIB (the system-register interface); a write is
+    /// ignored.
+    GicSystemRegisterEnable,
     /// A data-cache maintenance by set/way (DC ISW, CSW, CISW): meaningless
     /// for a guest (the sets and ways are the physical CPU's, shared with
     /// others), so the core cleans and invalidates the partition's memory.
@@ -59,6 +73,11 @@ pub fn decide(access: &SysRegAccess) -> Decision {
         // MDSCR_EL1, OSLAR_EL1, OSDLR_EL1, DBGB/W[CV]R<n>_EL1, MDCCINT_EL1,
         // DBGCLAIM*, DBGDTR*, ... trapped by MDCR_EL2.TDA/TDOSA/TDRA.
         (2, ..) => Decision::ReadAsZeroWriteIgnored,
+        // ACTLR_EL1: op0 3, op1 0, CRn 1, CRm 0, op2 1 (Arm ARM D23.2.2).
+        (3, 0, 1, 0) if op2 == 1 => Decision::AuxiliaryControl,
+        // ICC_SRE_EL1: op0 3, op1 0, CRn 12, CRm 12, op2 5 (IHI 0069H
+        // §12.2.20).
+        (3, 0, 12, 12) if op2 == 5 => Decision::GicSystemRegisterEnable,
         // DC ISW / CSW / CISW: SYS op0 = 1, op1 = 0, CRn = 7, CRm = 6/10/14,
         // op2 = 2 (Arm ARM C5.3.13), trapped by HCR_EL2.TSW.
         (1, 0, 7, 6 | 10 | 14) if op2 == 2 => Decision::SetWay,
@@ -232,6 +251,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn actlr_and_icc_sre_are_fixed_for_reads_and_writes() {
+        for read in [true, false] {
+            assert_eq!(
+                decide(&access(3, 0, 1, 0, 1, read)),
+                Decision::AuxiliaryControl
+            );
+            assert_eq!(
+                decide(&access(3, 0, 12, 12, 5, read)),
+                Decision::GicSystemRegisterEnable
+            );
+        }
+        // SCTLR_EL1 (op2 0) and CPACR_EL1 (op2 2) never trap to this policy;
+        // ICC_CTLR_EL1 (op2 4) belongs to the virtual CPU interface.
+        assert_eq!(decide(&access(3, 0, 1, 0, 0, true)), Decision::Unknown);
+        assert_eq!(decide(&access(3, 0, 1, 0, 2, true)), Decision::Unknown);
+        assert_eq!(decide(&access(3, 0, 12, 12, 4, true)), Decision::Unknown);
     }
 
     #[test]

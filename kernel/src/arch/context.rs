@@ -8,26 +8,29 @@ use super::sysreg::{read_sysreg, write_sysreg};
 
 /// EL1 system-register state of a vCPU, in the order the switch code stores
 /// it: two registers per `stp`/`ldp`, offsets fixed by `repr(C)` (checked
-/// below).
+/// below against the offsets the assembly uses).
 ///
-/// MDSCR_EL1 is not part of it: MDCR_EL2.TDA traps every partition's access
-/// to it (debug registers read as zero, `sysreg_trap`), so the hardware copy
-/// keeps the value [`init_cpu`] gives it and needs no switching.
+/// Left out, because no partition can change them:
+/// - MDSCR_EL1: MDCR_EL2.TDA traps every partition's access to it (debug
+///   registers read as zero, `sysreg_trap`), so the hardware copy keeps the
+///   value [`init_cpu`] gives it.
+/// - ACTLR_EL1: HCR_EL2.TACR traps every access; reads return this CPU's own
+///   value and writes are ignored, as under KVM (`sysreg_trap`).
+///
+/// Switched only on CPUs where they hold state ([`Extras`]): AMAIR_EL1,
+/// AFSR0_EL1 and AFSR1_EL1 (IMPLEMENTATION DEFINED, RAZ/WI on QEMU) and
+/// ICC_SRE_EL1 (fixed unless EL1 can both reach and change it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct El1State {
     sctlr: u64,
-    actlr: u64,
     cpacr: u64,
     ttbr0: u64,
     ttbr1: u64,
     tcr: u64,
     esr: u64,
-    afsr0: u64,
-    afsr1: u64,
     far: u64,
     mair: u64,
-    amair: u64,
     vbar: u64,
     contextidr: u64,
     tpidr_el0: u64,
@@ -46,6 +49,9 @@ pub struct El1State {
     pub cntv_cval: u64,
     /// MPIDR the vCPU reads (VMPIDR_EL2).
     pub vmpidr: u64,
+    amair: u64,
+    afsr0: u64,
+    afsr1: u64,
     /// ICC_SRE_EL1 for GICv3 guests (system-register interface enabled).
     pub icc_sre: u64,
 }
@@ -53,54 +59,136 @@ pub struct El1State {
 /// SCTLR_EL1 at reset: RES1 bits (29:28, 23:22, 20, 11), MMU and caches off.
 pub const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
-/// Per-CPU setup of the EL1 registers no vCPU switch touches: MDSCR_EL1 is
-/// zero (no debug events) for every partition.
-pub fn init_cpu() {
-    MDSCR_EL1.set(0);
+/// ICC_SRE_EL1 as every GICv3 guest sees it: SRE | DFB | DIB (the
+/// system-register interface, no legacy bypass; GIC IHI 0069H §12.2.20).
+pub const ICC_SRE_EL1_GUEST: u64 = 0x7;
+
+/// EL1 registers that only some CPUs need switched, as [`init_cpu`] found
+/// them on this CPU. vCPUs never leave their home CPU, so the answer of the
+/// CPU that switches them is the one that counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras(u8);
+
+impl Extras {
+    /// Neither.
+    pub const NONE: Self = Self(0);
+    /// AMAIR_EL1, AFSR0_EL1 and AFSR1_EL1 keep what EL1 writes.
+    pub const AUXILIARY: Self = Self(1);
+    /// EL1 can change ICC_SRE_EL1 (ICC_SRE_EL2.Enable cannot trap it and
+    /// it is not fixed).
+    pub const GIC_SRE: Self = Self(2);
+
+    /// Both sets.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Does `self` include all of `other`?
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Nothing beyond the registers every CPU switches.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// As a byte, for per-CPU storage.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// From [`Extras::bits`].
+    pub const fn from_bits(bits: u8) -> Self {
+        Self(bits & (Self::AUXILIARY.0 | Self::GIC_SRE.0))
+    }
 }
 
-// The stores below save the running vCPU's registers into the state at `$p`,
-// the loads put them back; `cntv_ctl` comes last on save and is cleared so
-// that the timer stops with its owner, and the compare value is loaded before
-// the control on restore, so a stale deadline never fires for the new owner.
-macro_rules! el1_save_asm {
-    () => {
+/// Per-CPU setup of the EL1 registers no vCPU switch touches, and which of
+/// the optional ones this CPU must switch: MDSCR_EL1 is zero (no debug
+/// events) for every partition; AMAIR_EL1, AFSR0_EL1 and AFSR1_EL1 are
+/// switched only if they keep a written value (a register that reads as
+/// zero after a write of ones holds nothing that could pass between
+/// partitions; Arm ARM D23.2.8, D23.2.5: IMPLEMENTATION DEFINED, RES0 when
+/// not implemented); `gic_sre_switched` says what `gic::init_cpu` found
+/// for ICC_SRE_EL1.
+pub fn init_cpu(gic_sre_switched: bool) -> Extras {
+    MDSCR_EL1.set(0);
+    let mut found = 0;
+    macro_rules! keeps_writes {
+        ($name:literal) => {{
+            write_sysreg!($name, u64::MAX);
+            found |= read_sysreg!($name);
+            write_sysreg!($name, 0);
+        }};
+    }
+    keeps_writes!("amair_el1");
+    keeps_writes!("afsr0_el1");
+    keeps_writes!("afsr1_el1");
+    let mut extras = Extras::NONE;
+    if found != 0 {
+        extras = extras.union(Extras::AUXILIARY);
+    }
+    if gic_sre_switched {
+        extras = extras.union(Extras::GIC_SRE);
+    }
+    extras
+}
+
+/// The EL1 switch as assembly text, with register names as literals so
+/// that the same text serves `asm!` here and the IPC fast path
+/// (`ipc_fast.rs`):
+///
+/// - `el1_asm!(save, p, a, b)` stores the running vCPU's EL1 registers at
+///   `[p]` (`a`, `b` scratch) and stops its virtual timer, which comes last
+///   and is cleared so that it cannot fire for whatever runs next;
+/// - `el1_asm!(restore, n, a, b)` loads those at `[n]` and VMPIDR_EL2; the
+///   compare value goes in before the control, so a stale deadline never
+///   fires for the new owner.
+///
+/// The registers go two per `stp`/`ldp`, at their offsets in [`El1State`]
+/// (checked below); the timer and VMPIDR_EL2 follow, each handled apart.
+#[rustfmt::skip]
+macro_rules! el1_asm {
+    (save, $p:literal, $a:literal, $b:literal) => {
         concat!(
-            "mrs {a}, sctlr_el1\n mrs {b}, actlr_el1\n stp {a}, {b}, [{p}, #0]\n",
-            "mrs {a}, cpacr_el1\n mrs {b}, ttbr0_el1\n stp {a}, {b}, [{p}, #16]\n",
-            "mrs {a}, ttbr1_el1\n mrs {b}, tcr_el1\n stp {a}, {b}, [{p}, #32]\n",
-            "mrs {a}, esr_el1\n mrs {b}, afsr0_el1\n stp {a}, {b}, [{p}, #48]\n",
-            "mrs {a}, afsr1_el1\n mrs {b}, far_el1\n stp {a}, {b}, [{p}, #64]\n",
-            "mrs {a}, mair_el1\n mrs {b}, amair_el1\n stp {a}, {b}, [{p}, #80]\n",
-            "mrs {a}, vbar_el1\n mrs {b}, contextidr_el1\n stp {a}, {b}, [{p}, #96]\n",
-            "mrs {a}, tpidr_el0\n mrs {b}, tpidrro_el0\n stp {a}, {b}, [{p}, #112]\n",
-            "mrs {a}, tpidr_el1\n mrs {b}, cntkctl_el1\n stp {a}, {b}, [{p}, #128]\n",
-            "mrs {a}, sp_el0\n mrs {b}, sp_el1\n stp {a}, {b}, [{p}, #144]\n",
-            "mrs {a}, elr_el1\n mrs {b}, spsr_el1\n stp {a}, {b}, [{p}, #160]\n",
-            "mrs {a}, par_el1\n mrs {b}, csselr_el1\n stp {a}, {b}, [{p}, #176]\n",
-            "mrs {a}, cntv_ctl_el0\n mrs {b}, cntv_cval_el0\n stp {a}, {b}, [{p}, #192]\n",
+            el1_asm!(@pairs save, $p, $a, $b),
+            el1_asm!(@save, $p, $a, $b, "cntv_ctl_el0", "cntv_cval_el0", "160"),
             "msr cntv_ctl_el0, xzr\n",
         )
     };
-}
-
-macro_rules! el1_restore_asm {
-    () => {
+    (restore, $n:literal, $a:literal, $b:literal) => {
         concat!(
-            "ldp {a}, {b}, [{n}, #0]\n msr sctlr_el1, {a}\n msr actlr_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #16]\n msr cpacr_el1, {a}\n msr ttbr0_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #32]\n msr ttbr1_el1, {a}\n msr tcr_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #48]\n msr esr_el1, {a}\n msr afsr0_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #64]\n msr afsr1_el1, {a}\n msr far_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #80]\n msr mair_el1, {a}\n msr amair_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #96]\n msr vbar_el1, {a}\n msr contextidr_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #112]\n msr tpidr_el0, {a}\n msr tpidrro_el0, {b}\n",
-            "ldp {a}, {b}, [{n}, #128]\n msr tpidr_el1, {a}\n msr cntkctl_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #144]\n msr sp_el0, {a}\n msr sp_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #160]\n msr elr_el1, {a}\n msr spsr_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #176]\n msr par_el1, {a}\n msr csselr_el1, {b}\n",
-            "ldp {a}, {b}, [{n}, #192]\n msr cntv_cval_el0, {b}\n msr cntv_ctl_el0, {a}\n",
-            "ldr {a}, [{n}, #208]\n msr vmpidr_el2, {a}\n",
+            el1_asm!(@pairs restore, $n, $a, $b),
+            "ldp ", $a, ", ", $b, ", [", $n, ", #160]\n",
+            "msr cntv_cval_el0, ", $b, "\n", "msr cntv_ctl_el0, ", $a, "\n",
+            "ldr ", $a, ", [", $n, ", #176]\n", "msr vmpidr_el2, ", $a, "\n",
+        )
+    };
+    (@pairs $op:ident, $r:literal, $a:literal, $b:literal) => {
+        concat!(
+            el1_asm!(@$op, $r, $a, $b, "sctlr_el1", "cpacr_el1", "0"),
+            el1_asm!(@$op, $r, $a, $b, "ttbr0_el1", "ttbr1_el1", "16"),
+            el1_asm!(@$op, $r, $a, $b, "tcr_el1", "esr_el1", "32"),
+            el1_asm!(@$op, $r, $a, $b, "far_el1", "mair_el1", "48"),
+            el1_asm!(@$op, $r, $a, $b, "vbar_el1", "contextidr_el1", "64"),
+            el1_asm!(@$op, $r, $a, $b, "tpidr_el0", "tpidrro_el0", "80"),
+            el1_asm!(@$op, $r, $a, $b, "tpidr_el1", "cntkctl_el1", "96"),
+            el1_asm!(@$op, $r, $a, $b, "sp_el0", "sp_el1", "112"),
+            el1_asm!(@$op, $r, $a, $b, "elr_el1", "spsr_el1", "128"),
+            el1_asm!(@$op, $r, $a, $b, "par_el1", "csselr_el1", "144"),
+        )
+    };
+    (@save, $p:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
+        concat!(
+            "mrs ", $a, ", ", $r1, "\n", "mrs ", $b, ", ", $r2, "\n",
+            "stp ", $a, ", ", $b, ", [", $p, ", #", $off, "]\n",
+        )
+    };
+    (@restore, $n:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
+        concat!(
+            "ldp ", $a, ", ", $b, ", [", $n, ", #", $off, "]\n",
+            "msr ", $r1, ", ", $a, "\n", "msr ", $r2, ", ", $b, "\n",
         )
     };
 }
@@ -111,56 +199,55 @@ impl El1State {
         Self {
             sctlr: SCTLR_EL1_RESET,
             vmpidr,
-            // SRE | DFB | DIB: the guest uses the system-register interface.
-            icc_sre: if gic_v3 { 0x7 } else { 0 },
+            icc_sre: if gic_v3 { ICC_SRE_EL1_GUEST } else { 0 },
             ..Self::default()
         }
     }
 
     /// Saves the running vCPU's EL1 state from the hardware and stops its
     /// virtual timer, so it cannot fire for whatever runs next on this CPU.
-    pub fn save(&mut self, gic_v3: bool) {
+    pub fn save(&mut self, extras: Extras) {
         let p = self as *mut Self;
-        // SAFETY: `p` points to this whole `El1State` (224 bytes, 8-aligned,
-        // `repr(C)` offsets as used); the asm only reads EL1 registers,
-        // writes them into it and stops the EL1 virtual timer.
+        // SAFETY: `p` points to this whole `El1State` (`repr(C)`, offsets as
+        // used, checked below); the asm only reads EL1 registers, writes
+        // them into it and stops the EL1 virtual timer.
         unsafe {
             core::arch::asm!(
-                el1_save_asm!(),
-                p = in(reg) p,
-                a = out(reg) _,
-                b = out(reg) _,
+                el1_asm!(save, "x8", "x10", "x11"),
+                in("x8") p,
+                out("x10") _,
+                out("x11") _,
                 options(nostack, preserves_flags),
             );
         }
-        if gic_v3 {
-            self.icc_sre = read_sysreg!("icc_sre_el1");
+        if !extras.is_empty() {
+            self.save_extras(extras);
         }
     }
 
     /// Loads this state into the hardware before the vCPU runs.
-    pub fn restore(&self, gic_v3: bool) {
+    pub fn restore(&self, extras: Extras) {
         let n = self as *const Self;
         // SAFETY: `n` points to this whole `El1State`; the asm only reads it
         // and writes the EL1 registers (and VMPIDR_EL2) of the vCPU about to
         // run, which no core code depends on.
         unsafe {
             core::arch::asm!(
-                el1_restore_asm!(),
-                n = in(reg) n,
-                a = out(reg) _,
-                b = out(reg) _,
+                el1_asm!(restore, "x9", "x10", "x11"),
+                in("x9") n,
+                out("x10") _,
+                out("x11") _,
                 options(nostack, preserves_flags, readonly),
             );
         }
-        if gic_v3 {
-            write_sysreg!("icc_sre_el1", self.icc_sre);
+        if !extras.is_empty() {
+            self.restore_extras(extras);
         }
     }
 
     /// Saves the running vCPU's state into `self` and loads `next`'s in one
     /// pass, for a switch between two vCPUs.
-    pub fn switch(&mut self, next: &El1State, gic_v3: bool) {
+    pub fn switch(&mut self, next: &El1State, extras: Extras) {
         let p = self as *mut Self;
         let n = next as *const Self;
         // SAFETY: as for `save` and `restore`: `p` and `n` point to two whole
@@ -168,25 +255,52 @@ impl El1State {
         // and the virtual timer change.
         unsafe {
             core::arch::asm!(
-                el1_save_asm!(),
-                el1_restore_asm!(),
-                p = in(reg) p,
-                n = in(reg) n,
-                a = out(reg) _,
-                b = out(reg) _,
+                el1_asm!(save, "x8", "x10", "x11"),
+                el1_asm!(restore, "x9", "x10", "x11"),
+                in("x8") p,
+                in("x9") n,
+                out("x10") _,
+                out("x11") _,
                 options(nostack, preserves_flags),
             );
         }
-        if gic_v3 {
+        if !extras.is_empty() {
+            self.save_extras(extras);
+            next.restore_extras(extras);
+        }
+    }
+
+    #[inline(never)]
+    fn save_extras(&mut self, extras: Extras) {
+        if extras.contains(Extras::AUXILIARY) {
+            self.amair = read_sysreg!("amair_el1");
+            self.afsr0 = read_sysreg!("afsr0_el1");
+            self.afsr1 = read_sysreg!("afsr1_el1");
+        }
+        if extras.contains(Extras::GIC_SRE) {
             self.icc_sre = read_sysreg!("icc_sre_el1");
-            write_sysreg!("icc_sre_el1", next.icc_sre);
+        }
+    }
+
+    #[inline(never)]
+    fn restore_extras(&self, extras: Extras) {
+        if extras.contains(Extras::AUXILIARY) {
+            write_sysreg!("amair_el1", self.amair);
+            write_sysreg!("afsr0_el1", self.afsr0);
+            write_sysreg!("afsr1_el1", self.afsr1);
+        }
+        if extras.contains(Extras::GIC_SRE) {
+            write_sysreg!("icc_sre_el1", self.icc_sre);
         }
     }
 }
 
-const _: () = assert!(core::mem::offset_of!(El1State, cntv_ctl) == 192);
-const _: () = assert!(core::mem::offset_of!(El1State, vmpidr) == 208);
-const _: () = assert!(core::mem::size_of::<El1State>() == 224);
+// The offsets the save and restore text uses.
+const _: () = assert!(core::mem::offset_of!(El1State, cpacr) == 8);
+const _: () = assert!(core::mem::offset_of!(El1State, csselr) == 152);
+const _: () = assert!(core::mem::offset_of!(El1State, cntv_ctl) == 160);
+const _: () = assert!(core::mem::offset_of!(El1State, cntv_cval) == 168);
+const _: () = assert!(core::mem::offset_of!(El1State, vmpidr) == 176);
 
 /// FP/SIMD registers of a vCPU: q0..q31, FPCR, FPSR.
 #[repr(C, align(16))]

@@ -1,6 +1,5 @@
-//! Per-CPU data: found through TPIDR_EL2, which the vectors read to locate the
-//! running vCPU's register save area. Also the MPIDR → logical index table that
-//! secondary CPUs search on entry, and their emergency stacks.
+//! Per-CPU data, found through TPIDR_EL2. Also the MPIDR → logical index
+//! table that secondary CPUs search on entry, and their emergency stacks.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -21,11 +20,9 @@ const EMERGENCY_STACK_SIZE: usize = 8 * 1024;
 #[no_mangle]
 pub static mut CPU_MPIDRS: [u64; MAX_CPUS] = [u64::MAX; MAX_CPUS];
 
-/// Data of one physical CPU. `current_regs` must stay the first field: the
-/// vectors load it from offset 0.
+/// Data of one physical CPU.
 #[repr(C)]
 pub struct PerCpu {
-    current_regs: UnsafeCell<*mut GuestRegs>,
     index: usize,
     online: AtomicBool,
     /// Registers of the vCPU whose hypercall is being handled, while its
@@ -39,8 +36,9 @@ pub struct PerCpu {
 /// Offset of [`PerCpu`]'s `emergency_stack_top`, for the vectors.
 pub const EMERGENCY_STACK_TOP_OFFSET: usize = core::mem::offset_of!(PerCpu, emergency_stack_top);
 
-// SAFETY: `current_regs` is only touched by the CPU owning this PerCpu (through
-// TPIDR_EL2); the other fields are immutable after boot or atomic.
+// SAFETY: `hvc_trapped` and `emergency_stack_top` are only touched by the CPU
+// owning this PerCpu (through TPIDR_EL2); the other fields are immutable after
+// boot or atomic.
 unsafe impl Sync for PerCpu {}
 
 #[repr(C, align(16))]
@@ -55,7 +53,6 @@ static EMERGENCY_STACKS: EmergencyStacks =
 static PERCPU: [PerCpu; MAX_CPUS] = {
     let mut all = [const {
         PerCpu {
-            current_regs: UnsafeCell::new(core::ptr::null_mut()),
             index: 0,
             online: AtomicBool::new(false),
             hvc_trapped: UnsafeCell::new(core::ptr::null_mut()),
@@ -111,18 +108,6 @@ impl PerCpu {
     /// Logical index of this CPU.
     pub fn index(&self) -> usize {
         self.index
-    }
-
-    /// Top of this CPU's stack.
-    pub fn stack_top(&self) -> usize {
-        stack_top(self.index)
-    }
-
-    /// Sets the register area the vectors save into on the next trap.
-    pub fn set_current_regs(&self, regs: *mut GuestRegs) {
-        // SAFETY: only this CPU reads or writes its own `current_regs`, and
-        // never concurrently with itself (exceptions are masked at EL2).
-        unsafe { *self.current_regs.get() = regs };
     }
 }
 

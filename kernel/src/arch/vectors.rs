@@ -12,7 +12,7 @@ use core::arch::global_asm;
 
 /// General registers of a vCPU as the vectors save them. Offsets are used by
 /// the assembly below: x0..x30 at 0, ELR_EL2 at 248, SPSR_EL2 at 256, the
-/// trap counter at 264.
+/// trap counter at 264, the IPC call counter at 272.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GuestRegs {
@@ -24,6 +24,9 @@ pub struct GuestRegs {
     pub spsr: u64,
     /// Exceptions taken from this vCPU since boot, counted by the vectors.
     pub traps: u64,
+    /// IPC calls (CALL) this vCPU made since boot; next to `traps`, so that
+    /// the IPC fast path counts both with one load and store pair.
+    pub ipc_calls: u64,
 }
 
 /// What the vectors report to Rust: which kind of exception came in.
@@ -86,40 +89,33 @@ pub struct El2Frame {
 
 global_asm!(
     r#"
-.macro SAVE_CALLER_SAVED base    // x2-x18, x29, x30 (x0, x1 separately)
-    stp     x2, x3, [\base, #16]
-    stp     x4, x5, [\base, #32]
-    stp     x6, x7, [\base, #48]
-    stp     x8, x9, [\base, #64]
-    stp     x10, x11, [\base, #80]
-    stp     x12, x13, [\base, #96]
-    stp     x14, x15, [\base, #112]
-    stp     x16, x17, [\base, #128]
-    str     x18, [\base, #144]
-    stp     x29, x30, [\base, #232]
+// While a vCPU runs, SP_EL2 points at its context (`VcpuContext`, whose
+// first field is its `GuestRegs`), so a trap stores the guest's registers
+// straight there. Rust runs on this CPU's stack, whose top the context
+// names (`VcpuLinks::stack_top`); it returns the context to resume, and SP
+// points at that one again before `eret`.
+
+.macro SAVE_X2_TO_X5
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
 .endm
 
-.macro SAVE_RESUME_STATE         // x0 = current GuestRegs: ELR, SPSR, trap count (uses x2, x3)
+.macro SAVE_X8_TO_X18
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+.endm
+
+.macro SAVE_RESUME_STATE         // ELR, SPSR and the trap count (uses x2, x3)
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
-    stp     x2, x3, [x0, #248]
-    ldr     x2, [x0, #264]          // GuestRegs.traps
+    stp     x2, x3, [sp, #248]
+    ldr     x2, [sp, #264]          // GuestRegs.traps
     add     x2, x2, #1
-    str     x2, [x0, #264]
-.endm
-
-.macro SAVE_GUEST_ENTRY          // x0 = current GuestRegs; saves x0-x18, x29, x30, ELR, SPSR
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0]                // PerCpu.current_regs
-    SAVE_CALLER_SAVED x0
-    ldp     x2, x3, [sp], #16       // the guest's x0, x1, pushed by the vector
-    stp     x2, x3, [x0, #0]
-    SAVE_RESUME_STATE
-.endm
-
-.macro HVC_ENTRY_TAIL            // x0 = current GuestRegs: ELR, SPSR, trap count
-    SAVE_RESUME_STATE
-    mov     x29, xzr
+    str     x2, [sp, #264]
 .endm
 
 .macro SAVE_CALLEE_SAVED base    // x19-x28
@@ -130,36 +126,57 @@ global_asm!(
     stp     x27, x28, [\base, #216]
 .endm
 
-.macro RESTORE_CALLER_SAVED base // ELR, SPSR, x2-x18, x29, x30
-    ldp     x2, x3, [\base, #248]
+.macro TO_CORE_STACK scratch     // SP = this CPU's stack top
+    ldr     \scratch, [sp, #{stack_top}]
+    mov     sp, \scratch
+    mov     x29, xzr
+.endm
+
+.macro RESTORE_CALLER_SAVED      // ELR, SPSR, x2-x18, x29, x30 from [SP]
+    ldp     x2, x3, [sp, #248]
     msr     elr_el2, x2
     msr     spsr_el2, x3
-    ldp     x2, x3, [\base, #16]
-    ldp     x4, x5, [\base, #32]
-    ldp     x6, x7, [\base, #48]
-    ldp     x8, x9, [\base, #64]
-    ldp     x10, x11, [\base, #80]
-    ldp     x12, x13, [\base, #96]
-    ldp     x14, x15, [\base, #112]
-    ldp     x16, x17, [\base, #128]
-    ldr     x18, [\base, #144]
-    ldp     x29, x30, [\base, #232]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldr     x18, [sp, #144]
+    ldp     x29, x30, [sp, #232]
 .endm
 
 .macro LOWER kind
     .balign 0x80
-    stp     x0, x1, [sp, #-16]!
+    stp     x0, x1, [sp]
     mov     x1, #\kind
     b       lower_el_common
 .endm
 
+// `HVC #0` is recognised here from the whole syndrome: rotated right by 20,
+// an ESR_EL2 with EC = HVC64, IL = 1 and ISS (the immediate) = 0 reads
+// {hvc0_rotated} (Arm ARM D17.2.37), so a non-zero immediate, which no
+// Bulkhead call uses, takes the general path. CALL and REPLY_RECV branch
+// off to the IPC fast path (`ipc_fast.rs`) before anything else is saved
+// (x7 is free once stored with x6).
 .macro LOWER_SYNC
     .balign 0x80
-    stp     x0, x1, [sp, #-16]!
-    mrs     x0, esr_el2
-    lsr     x0, x0, #26
-    cmp     x0, #0x16               // EC = HVC64: the hypercall path
-    b.eq    hvc_entry
+    stp     x6, x7, [sp, #48]
+    mrs     x7, esr_el2
+    ror     w7, w7, #20
+    cmp     w7, #{hvc0_rotated}
+    b.ne    1f
+    movz    w7, #{call_hi}, lsl #16
+    movk    w7, #{call_lo}
+    cmp     w0, w7
+    b.eq    ipc_call_fast
+    add     w7, w7, #{reply_recv_offset}
+    cmp     w0, w7
+    b.eq    ipc_reply_recv_fast
+    b       hvc_entry
+1:  stp     x0, x1, [sp]
     mov     x1, #0
     b       lower_el_common
 .endm
@@ -204,80 +221,92 @@ el2_vectors:
     LOWER 4
     LOWER 4
 
+// x0, x1 stored, x1 = the kind of exception.
 lower_el_common:
-    SAVE_GUEST_ENTRY
-    SAVE_CALLEE_SAVED x0
+    SAVE_X2_TO_X5
+    stp     x6, x7, [sp, #48]
+    SAVE_X8_TO_X18
+    stp     x29, x30, [sp, #232]
+    SAVE_RESUME_STATE
+    SAVE_CALLEE_SAVED sp
     mov     x0, x1
-    mov     x29, xzr
-    bl      rust_guest_trap         // returns the GuestRegs to resume
+    TO_CORE_STACK x1
+    bl      rust_guest_trap         // returns the context to resume
     b       restore_guest
 
 // Hypercalls follow SMCCC: the caller expects x0-x17 changed and x18-x30
 // kept. Only x0-x18, x29, x30, ELR and SPSR are saved on the way in; Rust
 // keeps x19-x28 intact (AAPCS64 callee-saved), so when the same vCPU resumes
-// they are still in the registers. Rust returns x0 = the GuestRegs to resume
+// they are still in the registers. Rust returns x0 = the context to resume
 // and x1 = 0 (same vCPU, nothing else to do), 1 (restore x0 fully; the
 // trapped vCPU's x19-x28 are dead, it was reset) or the trapped vCPU's
-// GuestRegs, where x19-x28 are stored before restoring x0 fully.
-//
-// Function ids CALL..=REPLY_RECV go to `rust_ipc_trap` (the IPC fast path),
-// tested here so that no other call pays for it. Those calls carry
-// arguments in x1..x6 and the ABI (docs/abi.md) lets every Bulkhead call
-// change x0..x17, so x7..x17 are not saved for them: when the vCPU resumes
-// they hold what it had at an earlier trap, its own values.
+// context, where x19-x28 are stored before restoring x0 fully.
+// (x6 and x7 were stored by the vector.)
 hvc_entry:
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0]                // PerCpu.current_regs
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    ldp     x2, x3, [sp], #16       // the guest's x0 (function id), x1
-    stp     x2, x3, [x0, #0]
-    mov     w1, #{ipc_first_lo}
-    movk    w1, #{ipc_first_hi}, lsl #16
-    sub     w1, w2, w1              // function id - CALL
-    cmp     w1, #{ipc_span}
-    b.ls    2f
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    str     x18, [x0, #144]
-    stp     x29, x30, [x0, #232]
-    HVC_ENTRY_TAIL
+    stp     x0, x1, [sp]
+    SAVE_X2_TO_X5
+    SAVE_X8_TO_X18
+    stp     x29, x30, [sp, #232]
+    SAVE_RESUME_STATE
+    mov     x0, sp
+    TO_CORE_STACK x1
     bl      rust_hvc_trap
-    b       3f
-2:  str     x6, [x0, #48]
-    str     x18, [x0, #144]
-    stp     x29, x30, [x0, #232]
-    HVC_ENTRY_TAIL                  // keeps w1 = function id - CALL
-    bl      rust_ipc_trap
-3:  cbnz    x1, 1f
-    RESTORE_CALLER_SAVED x0
-    ldp     x0, x1, [x0, #0]
+hvc_return:
+    cbnz    x1, 1f
+    mov     sp, x0
+    RESTORE_CALLER_SAVED
+    ldp     x0, x1, [sp]
     eret
 1:  cmp     x1, #1
     b.eq    restore_guest
     SAVE_CALLEE_SAVED x1
     b       restore_guest
 
-// x0 = &GuestRegs, x1 = the stack top to run on from now.
+// CALL and REPLY_RECV that the assembly fast path (`ipc_fast.rs`) declined
+// go to `rust_ipc_trap` (the Rust fast path, then the general one) with the
+// function id's offset from CALL in w1. These calls carry arguments in
+// x1..x6 and the ABI (docs/abi.md) lets every Bulkhead call change x0..x17,
+// so x8..x17 are not saved for them: when the vCPU resumes they hold what
+// it had at an earlier trap, its own values.
+.global ipc_call_entry
+ipc_call_entry:
+    mov     w8, #0
+    b       ipc_entry
+.global ipc_reply_recv_entry
+ipc_reply_recv_entry:
+    mov     w8, #{reply_recv_offset}
+ipc_entry:
+    stp     x0, x1, [sp]
+    SAVE_X2_TO_X5
+    str     x18, [sp, #144]
+    stp     x29, x30, [sp, #232]
+    SAVE_RESUME_STATE
+    mov     x0, sp
+    mov     w1, w8
+    TO_CORE_STACK x8
+    bl      rust_ipc_trap
+    b       hvc_return
+
+// x0 = the context to enter; the current stack is abandoned.
 .global enter_guest
 enter_guest:
-    mov     sp, x1
 restore_guest:
-    RESTORE_CALLER_SAVED x0
-    ldp     x19, x20, [x0, #152]
-    ldp     x21, x22, [x0, #168]
-    ldp     x23, x24, [x0, #184]
-    ldp     x25, x26, [x0, #200]
-    ldp     x27, x28, [x0, #216]
-    ldp     x0, x1, [x0, #0]
+    mov     sp, x0
+    RESTORE_CALLER_SAVED
+    ldp     x19, x20, [sp, #152]
+    ldp     x21, x22, [sp, #168]
+    ldp     x23, x24, [sp, #184]
+    ldp     x25, x26, [sp, #200]
+    ldp     x27, x28, [sp, #216]
+    ldp     x0, x1, [sp]
     eret
 
 current_el_common:
-    SAVE_CALLER_SAVED sp
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    SAVE_X8_TO_X18
+    stp     x29, x30, [sp, #232]
     SAVE_CALLEE_SAVED sp
     msr     spsel, #1               // SP_EL2 cannot be read at EL2 with mrs
     mov     x2, sp
@@ -296,17 +325,26 @@ current_el_common:
     b       9b
 "#,
     emergency_stack_top = const super::percpu::EMERGENCY_STACK_TOP_OFFSET,
-    ipc_first_lo = const abi::ipc::CALL & 0xffff,
-    ipc_first_hi = const abi::ipc::CALL >> 16,
-    ipc_span = const abi::ipc::REPLY_RECV - abi::ipc::CALL,
+    stack_top = const crate::partition::STACK_TOP_OFFSET,
+    hvc0_rotated = const HVC0_ESR.rotate_right(20),
+    call_hi = const abi::ipc::CALL >> 16,
+    call_lo = const abi::ipc::CALL & 0xffff,
+    reply_recv_offset = const abi::ipc::REPLY_RECV - abi::ipc::CALL,
 );
+
+/// ESR_EL2 of `HVC #0` from AArch64: EC 0x16, IL, immediate 0 (Arm ARM
+/// D17.2.37).
+const HVC0_ESR: u32 = 0x16 << 26 | 1 << 25;
+const _: () = assert!(HVC0_ESR.rotate_right(20) < 4096, "a cmp immediate");
 
 extern "C" {
     /// The vector table (2 KiB aligned).
     pub static el2_vectors: [u8; 0x800];
-    /// Restores `regs` and enters the guest, running on `stack_top` from now.
-    pub fn enter_guest(regs: *const GuestRegs, stack_top: usize) -> !;
+    /// Restores `regs` (the start of a vCPU context) and enters the guest;
+    /// the stack of the caller is abandoned.
+    pub fn enter_guest(regs: *const GuestRegs) -> !;
 }
 
-const _: () = assert!(core::mem::size_of::<GuestRegs>() == 272);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, traps) == 264);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, ipc_calls) == 272);
 const _: () = assert!(core::mem::size_of::<El2Frame>() == 288);

@@ -119,6 +119,28 @@ pub(crate) fn raw_call_full(conduit: Conduit, function: u32, args: [u64; 6]) -> 
     [r0, r1, r2, r3, r4, r5, r6]
 }
 
+/// Issues `function` with `HVC #1`, an immediate no Bulkhead call uses, and
+/// returns x0: the core answers NOT_SUPPORTED and changes nothing else (a
+/// test of its trap path). x1..x17 are declared clobbered.
+pub fn call_with_immediate_one(function: u32) -> u64 {
+    let r0: u64;
+    // SAFETY: as for `raw_call_full`: the call changes at most the registers
+    // declared here and no memory of this partition.
+    unsafe {
+        asm!(
+            "hvc #1",
+            inlateout("x0") u64::from(function) => r0,
+            inlateout("x1") 0u64 => _,
+            out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _,
+            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
+            out("x17") _,
+            options(nostack),
+        )
+    };
+    r0
+}
+
 /// Makes a call with `HVC #0` and reads x0 as its status.
 fn checked_call(function: u32, args: [u64; 6]) -> Result<[u64; 4], Error> {
     let registers = raw_call(Conduit::Hvc, function, args);

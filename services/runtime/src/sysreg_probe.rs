@@ -1,6 +1,7 @@
 //! System-register accesses a partition makes to find out what the core lets
 //! it see, for tests of the core's trap policy (`kernel_core::sysregs`): ID
-//! registers, a debug register, a set/way cache operation and a PMU register.
+//! registers, a debug register, ACTLR_EL1, ICC_SRE_EL1, a set/way cache
+//! operation and a PMU register.
 
 use core::arch::asm;
 
@@ -39,6 +40,47 @@ pub fn write_and_read_dbgbvr0(value: u64) -> u64 {
         )
     };
     read
+}
+
+/// Reads ACTLR_EL1, writes it with bit 0 flipped and reads it again:
+/// (before, after). The core traps both and ignores the write, so the
+/// IMPLEMENTATION DEFINED controls stay as they were.
+pub fn flip_and_read_actlr() -> (u64, u64) {
+    let (before, after): (u64, u64);
+    // SAFETY: the core emulates both accesses (HCR_EL2.TACR); the write is
+    // ignored, so nothing about execution changes.
+    unsafe {
+        asm!(
+            "mrs {b}, actlr_el1",
+            "eor {t}, {b}, #1",
+            "msr actlr_el1, {t}",
+            "isb",
+            "mrs {a}, actlr_el1",
+            b = out(reg) before,
+            t = out(reg) _,
+            a = out(reg) after,
+            options(nomem, nostack)
+        )
+    };
+    (before, after)
+}
+
+/// Writes 0 to ICC_SRE_EL1 (GICv3 system-register interface only) and reads
+/// it back. The core keeps it at SRE | DFB | DIB, so the interface stays on.
+pub fn clear_and_read_icc_sre() -> u64 {
+    let value: u64;
+    // SAFETY: the core emulates both accesses and ignores the write, so the
+    // GIC interface this program uses does not change.
+    unsafe {
+        asm!(
+            "msr icc_sre_el1, xzr",
+            "isb",
+            "mrs {}, icc_sre_el1",
+            out(reg) value,
+            options(nomem, nostack)
+        )
+    };
+    value
 }
 
 /// Cleans and invalidates the data cache line at set 0, way 0, level 1

@@ -1,7 +1,9 @@
 //! IPC scenarios. `echo-server slot=S` serves endpoint cap S forever,
-//! replying to each message with its words plus one. `ipc-client slot=S
-//! count=N [nslot=T]` calls it N times and checks every reply, then checks
-//! the capability errors: `caps` runs only those checks (`slot=S` names a
+//! replying to each message with its first four words plus one and the
+//! last plus the caller's badge. `ipc-client slot=S count=N badge=B [nslot=T] [self=P]`
+//! calls it N times and checks every reply (and with `self`, a status cap
+//! on its own partition, that the core counted N calls), then checks the
+//! capability errors: `caps` runs only those checks (`slot=S` names a
 //! call-only endpoint cap, `nslot=T` a signal-only notification cap).
 
 use abi::Error;
@@ -29,7 +31,7 @@ fn serve_echo(_vcpu: usize) -> ! {
     let mut next = endpoint.recv();
     loop {
         match next {
-            Ok((_badge, [m0, m1, m2, m3, m4])) => {
+            Ok((badge, [m0, m1, m2, m3, m4])) => {
                 // Word by word, so the reply stays in registers (this loop
                 // is the server side of `ipc_call_reply_roundtrip`).
                 let reply = [
@@ -37,7 +39,7 @@ fn serve_echo(_vcpu: usize) -> ! {
                     m1.wrapping_add(1),
                     m2.wrapping_add(1),
                     m3.wrapping_add(1),
-                    m4.wrapping_add(1),
+                    m4.wrapping_add(badge),
                 ];
                 next = endpoint.reply_recv(reply);
             }
@@ -116,12 +118,15 @@ fn check_caps(slot: u16, notification_slot: Option<u16>) -> u32 {
 pub fn client() -> ! {
     let slot = options::required_number("ipc-client", "slot") as u16;
     let count = options::number_or("ipc-client", "count", 100);
+    let badge = options::required_number("ipc-client", "badge");
     let endpoint = Endpoint(slot);
     let mut failures = 0u32;
     for i in 0..count {
         let message = [i, i * 2, i * 3, u64::MAX, 7];
+        let [w0, w1, w2, w3, w4] = message;
+        let want = [w0 + 1, w1 + 1, w2 + 1, w3.wrapping_add(1), w4 + badge];
         match endpoint.call(message) {
-            Ok(reply) if reply == message.map(|w| w.wrapping_add(1)) => {}
+            Ok(reply) if reply == want => {}
             other => {
                 println!("ipc-client: FAIL call {i}: {other:?}");
                 failures += 1;
@@ -129,6 +134,17 @@ pub fn client() -> ! {
         }
     }
     println!("ipc-client: {count} calls, {failures} failures");
+    if let Some(own) = options::number("ipc-client", "self") {
+        match PartitionCap(own as u16).status() {
+            Ok(status) if status.ipc_calls == count && status.traps >= count => {
+                println!("ipc-client: the core counted {count} calls");
+            }
+            other => {
+                println!("ipc-client: FAIL status after {count} calls: {other:?}");
+                failures += 1;
+            }
+        }
+    }
     let notification_slot = options::number("ipc-client", "nslot").map(|n| n as u16);
     failures += check_caps(slot, notification_slot);
     if failures == 0 {

@@ -94,6 +94,16 @@ pub fn run() -> ! {
         NOT_SUPPORTED,
     );
     check_status(&mut checks, "NULL via SMC", Conduit::Smc, ids::NULL, 0);
+    for (check, function) in [
+        ("NULL via HVC #1", ids::NULL),
+        ("CALL via HVC #1", abi::ipc::CALL),
+    ] {
+        checks.expect(
+            check,
+            hvc::call_with_immediate_one(function) as i64,
+            NOT_SUPPORTED,
+        );
+    }
 
     let uid = hvc::call_uid();
     checks.report(

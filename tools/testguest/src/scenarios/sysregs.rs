@@ -1,6 +1,7 @@
 //! `sysregs`: what a partition without the PMU sees of the CPU through the
 //! core's trap policy. ID registers show no EL2, EL3, SVE or PMU; a debug
-//! register reads as zero after a write; a set/way cache operation is
+//! register reads as zero after a write; ACTLR_EL1 and (GICv3) ICC_SRE_EL1
+//! ignore writes; a set/way cache operation is
 //! accepted; and reading a PMU register is UNDEFINED, which ends the
 //! scenario through the runtime's exception report.
 
@@ -41,6 +42,16 @@ pub fn run() -> ! {
         "DBGBVR0_EL1 reads as zero after a write",
         sysreg_probe::write_and_read_dbgbvr0(0x4000_1000) == 0,
     );
+
+    let (before, after) = sysreg_probe::flip_and_read_actlr();
+    check("ACTLR_EL1 ignores writes", before == after);
+    // GIC [27:24] = 1: the GICv3 system-register interface.
+    if field(pfr0, 24) == 1 {
+        check(
+            "ICC_SRE_EL1 stays SRE|DFB|DIB",
+            sysreg_probe::clear_and_read_icc_sre() == 0x7,
+        );
+    }
 
     sysreg_probe::clean_invalidate_set_way_zero();
     check("DC CISW accepted", true);
