@@ -104,5 +104,6 @@ pub mod guest;
 pub mod input;
 pub mod log_ring;
 pub mod pl011_model;
+pub mod posted_uart;
 pub mod settings;
 pub mod terminal;
