@@ -343,7 +343,7 @@ fn answer(settings: &Settings<'static>, badge: u64, message: Message) -> Message
     let mut guest = guest.lock();
     let Guest { console, posted } = &mut *guest;
     // Stores the core queued came first: they happen before this access.
-    if posted.data_posted() {
+    if posted.posts_data() {
         if let Err(error) = posted.drain(console, &Core, None, focused, maybe_crash, show) {
             say(format_args!(
                 "draining \"{}\" failed: {error:?}",

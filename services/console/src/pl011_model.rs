@@ -260,6 +260,12 @@ impl Pl011Model {
         ris
     }
 
+    /// Loopback is on (CR.LBE): transmitted bytes go to the receive FIFO,
+    /// so UARTFR then does depend on them.
+    pub fn loopback(&self) -> bool {
+        self.cr & cr::LBE != 0
+    }
+
     /// UARTMIS: the raw status under the mask.
     pub fn masked_interrupts(&self) -> u32 {
         self.raw_interrupts() & self.imsc

@@ -8,7 +8,9 @@
 //! - UARTFR is published with the model's value at start and again
 //!   whenever it changes (input arriving, a received byte read, the FIFO
 //!   switched on or off). Transmission is instantaneous in the model, so the
-//!   value never depends on bytes still queued.
+//!   value never depends on bytes still queued — except in loopback
+//!   (CR.LBE), where a transmitted byte lands in the receive FIFO: while
+//!   loopback is on, UARTDR is not posted.
 //! - Queued bytes go through the model exactly as synchronous stores do
 //!   (line assembly, the log, the interrupt status). They are drained before
 //!   any synchronous access of the same guest is handled, so they happen
@@ -49,7 +51,9 @@ pub struct Drain {
 pub struct PostedUart {
     /// The window, once publishing worked.
     window: Option<DeviceWindow>,
-    /// UARTDR is posted.
+    /// UARTDR is to be posted whenever the model allows (not in loopback).
+    post_data: bool,
+    /// UARTDR is posted now.
     data_posted: bool,
     /// The UARTFR value the core answers with.
     flags: Option<u32>,
@@ -60,14 +64,16 @@ impl PostedUart {
     pub const fn new() -> Self {
         Self {
             window: None,
+            post_data: false,
             data_posted: false,
             flags: None,
         }
     }
 
-    /// Whether UARTDR stores are posted (and so must be drained).
-    pub fn data_posted(&self) -> bool {
-        self.window.is_some() && self.data_posted
+    /// Whether the guest's UARTDR stores may be queued in the core (and so
+    /// must be drained).
+    pub fn posts_data(&self) -> bool {
+        self.window.is_some() && self.post_data
     }
 
     /// Publishes UARTFR for `uart`'s guest behind `window` and, with
@@ -82,34 +88,41 @@ impl PostedUart {
     ) -> Result<(), Error> {
         *self = Self {
             window: Some(window),
-            data_posted: post_data,
+            post_data,
+            data_posted: false,
             flags: None,
         };
-        let published = self.republish(uart, hv).and_then(|()| {
-            if post_data {
-                window.publish_on(hv, offset::DR, Register::Posted)
-            } else {
-                Ok(())
-            }
-        });
+        let published = self.republish(uart, hv);
         if published.is_err() {
-            let _ = window.publish_on(hv, offset::FR, Register::Forget);
+            for register in [offset::FR, offset::DR] {
+                let _ = window.publish_on(hv, register, Register::Forget);
+            }
             *self = Self::new();
         }
         published
     }
 
-    /// Publishes UARTFR again if the model's value changed since.
+    /// Brings what the core has in line with the model: UARTFR's value if
+    /// it changed, and UARTDR posted unless loopback is on.
     pub fn republish(&mut self, uart: &GuestConsole, hv: &impl Hypervisor) -> Result<(), Error> {
         let Some(window) = self.window else {
             return Ok(());
         };
-        let flags = uart.uart().flags();
-        if self.flags == Some(flags) {
-            return Ok(());
+        let post = self.post_data && !uart.uart().loopback();
+        if post != self.data_posted {
+            let register = if post {
+                Register::Posted
+            } else {
+                Register::Forget
+            };
+            window.publish_on(hv, offset::DR, register)?;
+            self.data_posted = post;
         }
-        window.publish_on(hv, offset::FR, Register::Read(flags))?;
-        self.flags = Some(flags);
+        let flags = uart.uart().flags();
+        if self.flags != Some(flags) {
+            window.publish_on(hv, offset::FR, Register::Read(flags))?;
+            self.flags = Some(flags);
+        }
         Ok(())
     }
 
@@ -128,7 +141,7 @@ impl PostedUart {
         mut before_each: impl FnMut(),
         mut show: impl FnMut(GuestOutput<'_>),
     ) -> Result<Drain, Error> {
-        let Some(window) = self.window.filter(|_| self.data_posted) else {
+        let Some(window) = self.window.filter(|_| self.post_data) else {
             return Ok(Drain::default());
         };
         let was_high = uart.uart().interrupt_level();
@@ -255,7 +268,7 @@ mod tests {
         assert_eq!(core.guest_load(offset::FR, 4), Some(idle));
         assert_eq!(core.guest_load(offset::FR, 1), Some(idle));
         // Without posting, UARTDR stays synchronous.
-        assert!(!posted.data_posted());
+        assert!(!posted.posts_data());
         assert!(!core.guest_store(offset::DR, 1, 0x41));
         // Input arrives: RXFE clears, and character mode makes RXFF set.
         uart.receive(b"a");
@@ -284,7 +297,7 @@ mod tests {
     #[test]
     fn posted_bytes_print_in_order_through_the_model() {
         let (core, mut uart, mut posted) = started(true);
-        assert!(posted.data_posted());
+        assert!(posted.posts_data());
         let mut terminal = Terminal::new();
         let mut out = Vec::new();
         let mut served = 0;
@@ -381,22 +394,56 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_store_that_raises_the_line_is_reported() {
-        // Loopback: a transmitted byte arrives in the receive FIFO and, with
-        // RX interrupts unmasked, raises the line.
+    fn loopback_stores_are_not_posted_and_raise_the_line_synchronously() {
+        // In loopback a transmitted byte arrives in the receive FIFO: FR
+        // depends on it, so while CR.LBE is set UARTDR is not posted.
         let (core, mut uart, mut posted) = started(true);
         let ignore = |_: GuestOutput<'_>| {};
+        uart.access(
+            &store(offset::IMSC, u64::from(int::RX | int::RT)),
+            false,
+            ignore,
+        );
         uart.access(
             &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
             false,
             ignore,
         );
+        posted.republish(&uart, &core).unwrap();
+        assert!(!core.guest_store(offset::DR, 1, 0x55));
+        let reply = uart.access(&store(offset::DR, 0x55), false, ignore);
+        assert_eq!(reply, access_reply(0, true), "the reply raises the line");
+        posted.republish(&uart, &core).unwrap();
+        assert_eq!(
+            core.guest_load(offset::FR, 4)
+                .map(|f| f & u64::from(fr::RXFE)),
+            Some(0),
+            "FR shows the byte at once"
+        );
+        // Loopback off: posted again.
+        uart.access(&store(offset::CR, u64::from(cr::UARTEN)), false, ignore);
+        posted.republish(&uart, &core).unwrap();
+        assert!(core.guest_store(offset::DR, 1, 0x56));
+    }
+
+    #[test]
+    fn a_drained_store_that_raises_the_line_is_reported() {
+        // Loopback switched on while a byte is still queued: the drain puts
+        // it in the receive FIFO, which raises the line, and nobody's reply
+        // carries that.
+        let (core, mut uart, mut posted) = started(true);
+        let ignore = |_: GuestOutput<'_>| {};
         uart.access(
             &store(offset::IMSC, u64::from(int::RX | int::RT)),
             false,
             ignore,
         );
         assert!(core.guest_store(offset::DR, 1, 0x55));
+        uart.access(
+            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
+            false,
+            ignore,
+        );
         let d = posted
             .drain(&mut uart, &core, None, false, || {}, ignore)
             .unwrap();
@@ -406,12 +453,6 @@ mod tests {
                 writes: 1,
                 raised: true
             }
-        );
-        // And FR now shows the byte waiting.
-        assert_eq!(
-            core.guest_load(offset::FR, 4)
-                .map(|f| f & u64::from(fr::RXFE)),
-            Some(0)
         );
     }
 
@@ -425,7 +466,7 @@ mod tests {
             posted.start(&uart, &core, WINDOW, true),
             Err(Error::NotPresent)
         );
-        assert!(!posted.data_posted());
+        assert!(!posted.posts_data());
         core.refuse.set(None);
         // Nothing to republish or drain: no calls.
         let calls = core.calls.get();

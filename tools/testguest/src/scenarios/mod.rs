@@ -12,6 +12,7 @@ mod mini_uart;
 mod notify;
 mod passthrough;
 mod ping;
+mod posted_uart;
 mod power;
 mod smp;
 mod sysregs;
@@ -26,7 +27,8 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, \
+     posted-uart";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -54,6 +56,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "caps" => ipc::caps,
         "device-server" => device::server,
         "mmio" => device::client,
+        "posted-uart" => posted_uart::run,
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
         "vgic" => vgic::run,
