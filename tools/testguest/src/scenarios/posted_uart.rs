@@ -191,7 +191,7 @@ fn loopback(uart: Window, tag: &str, failures: &mut u32) {
 pub fn run() -> ! {
     let base = options::required_number("posted-uart", "base") as usize;
     let bursts = options::number_or("posted-uart", "bursts", 4);
-    let lines = options::number_or("posted-uart", "lines", 4);
+    let lines = options::number_or("posted-uart", "lines", 6);
     let args = devicetree::bootargs();
     let tag = args.value("tag").unwrap_or("?");
     let uart = Window::new(base);
