@@ -9,10 +9,11 @@
 //! two hypercalls.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::Error;
 use kernel_core::esr::DataAbort;
+use kernel_core::manifest::MAX_PARTITIONS;
 use kernel_core::posted_mmio::{named_wake, named_window, Store, WindowState};
 use spin::{Mutex, Once};
 
@@ -25,20 +26,42 @@ const OK: u64 = abi::SUCCESS as u64;
 
 /// One emulated device window's posted-MMIO state.
 struct Window {
+    /// The partition whose window it is.
+    partition: usize,
+    /// Its index among that partition's devices.
+    device: usize,
     /// Endpoint of the service behind it.
     endpoint: u32,
     /// The badge its service knows it by.
     badge: u64,
     /// Its size in bytes.
     size: u64,
-    /// Some register is published. Read before taking the lock, so an
-    /// access to a window nobody published in costs one load; a stale
-    /// answer only sends the access the synchronous way, which is always
-    /// right.
-    published: AtomicBool,
     /// Two vCPUs of the guest (on different CPUs) and the service may
     /// reach it at once.
     state: Mutex<WindowState>,
+}
+
+/// Bit `d` of entry `p`: partition `p`'s device `d` has some register
+/// published (the manifest holds at most 64 devices). Read before anything
+/// else, so an access to a window with nothing published costs a load and
+/// a test; a stale bit only sends an access the synchronous way, which is
+/// always right, or to the lock, which has the truth.
+static PUBLISHED: [AtomicU64; MAX_PARTITIONS] = [const { AtomicU64::new(0) }; MAX_PARTITIONS];
+
+impl Window {
+    /// Records in [`PUBLISHED`] whether `state` (this window's, locked) has
+    /// registers.
+    fn note_published(&self, state: &WindowState) {
+        let Some(bits) = PUBLISHED.get(self.partition) else {
+            return;
+        };
+        let bit = 1u64.checked_shl(self.device as u32).unwrap_or(0);
+        if state.has_registers() {
+            bits.fetch_or(bit, Ordering::Release);
+        } else {
+            bits.fetch_and(!bit, Ordering::Release);
+        }
+    }
 }
 
 /// Every window of every partition.
@@ -51,11 +74,9 @@ struct Windows {
 
 static WINDOWS: Once<Windows> = Once::new();
 
-fn windows() -> &'static Windows {
-    WINDOWS.call_once(|| Windows {
-        all: Vec::new(),
-        first: Vec::new(),
-    })
+/// The windows; none before boot built them.
+fn windows() -> Option<&'static Windows> {
+    WINDOWS.get()
 }
 
 /// Creates every window's state, empty (after the partitions are built).
@@ -64,11 +85,12 @@ pub fn build() {
     let mut first = Vec::new();
     for p in &partition::system().partitions {
         first.push(all.len());
-        all.extend(p.devices.iter().map(|d| Window {
+        all.extend(p.devices.iter().enumerate().map(|(device, d)| Window {
+            partition: p.id,
+            device,
             endpoint: d.endpoint,
             badge: d.badge,
             size: d.size,
-            published: AtomicBool::new(false),
             state: Mutex::new(WindowState::new()),
         }));
     }
@@ -77,8 +99,8 @@ pub fn build() {
 
 /// Device `device` (its index in `p.devices`) of partition `p`.
 fn window_of(p: &Partition, device: usize) -> Option<&'static Window> {
-    let w = windows();
-    w.all.get(w.first.get(p.id)?.checked_add(device)?)
+    let w = windows()?;
+    w.all.get(w.first.get(p.id)?.wrapping_add(device))
 }
 
 /// vCPU `id` (`v`, of `p`) trapped on an access at `offset` in its device
@@ -88,6 +110,11 @@ fn window_of(p: &Partition, device: usize) -> Option<&'static Window> {
 /// runs on at once: `Effect::SwitchTo` itself, which hands the CPU straight
 /// back unless a request (the signal's wake-up on this CPU, say) needs the
 /// scheduler. `None`: the service must answer it.
+///
+/// An access to a window with nothing published pays one load and a test
+/// here (`mmio_emulated_read_roundtrip` grew from 1,150 to 1,163
+/// instructions with this hook).
+#[inline(always)]
 pub fn complete(
     id: usize,
     v: &Vcpu,
@@ -96,10 +123,25 @@ pub fn complete(
     offset: u64,
     da: &DataAbort,
 ) -> Option<Effect> {
-    let window = window_of(p, device)?;
-    if !window.published.load(Ordering::Acquire) {
+    let published = PUBLISHED.get(p.id)?.load(Ordering::Acquire);
+    if published.checked_shr(device as u32).unwrap_or(0) & 1 == 0 {
         return None;
     }
+    complete_published(id, v, p, device, offset, da)
+}
+
+/// [`complete`] for a window with something published. (Inlined: a call
+/// here measured more instructions on both paths.)
+#[inline(always)]
+fn complete_published(
+    id: usize,
+    v: &Vcpu,
+    p: &Partition,
+    device: usize,
+    offset: u64,
+    da: &DataAbort,
+) -> Option<Effect> {
+    let window = window_of(p, device)?;
     let size = da.access_size_bytes;
     if da.write {
         let value = stored_value(v, da);
@@ -131,7 +173,7 @@ pub fn complete(
 /// The window a call from `p` names: x1 = endpoint slot (right `recv`),
 /// x2 = the window's badge.
 fn named(p: &Partition, slot: u64, badge: u64) -> Result<&'static Window, Error> {
-    let all = &windows().all;
+    let all = windows().map_or(&[][..], |w| &w.all[..]);
     let index = named_window(
         &p.caps,
         slot,
@@ -149,9 +191,7 @@ pub fn publish(v: &Vcpu, p: &Partition) -> Result<Effect, Error> {
     {
         let mut state = window.state.lock();
         state.publish(window.size, offset, kind, value)?;
-        window
-            .published
-            .store(state.has_registers(), Ordering::Release);
+        window.note_published(&state);
     }
     set_results(regs, &[OK]);
     Ok(Effect::ResultOnly)
@@ -175,11 +215,11 @@ pub fn drain(v: &Vcpu, p: &Partition) -> Result<Effect, Error> {
 /// until it is back and publishes again. (A stopping guest keeps its own
 /// windows' queues: its last words still get printed.)
 pub fn server_stopped(p: &Partition) {
-    for window in &windows().all {
+    for window in windows().map_or(&[][..], |w| &w.all[..]) {
         if objects::endpoint(window.endpoint).is_some_and(|e| e.server == p.id) {
             let mut state = window.state.lock();
             state.reset();
-            window.published.store(false, Ordering::Release);
+            window.note_published(&state);
         }
     }
 }
