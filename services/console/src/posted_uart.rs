@@ -169,9 +169,9 @@ impl PostedUart {
 mod tests {
     use super::*;
     use crate::guest::access_reply;
+    use crate::guest::tests::{load, store};
     use crate::pl011_model::{cr, fr, int};
     use crate::terminal::{tests::screen, Terminal};
-    use abi::ipc::mmio::Access;
     use abi::ipc::{MMIO_DRAIN, MMIO_PUBLISH};
     use abi::posted_mmio::QUEUE_CAPACITY;
     use bulkhead_runtime::ipc::{Endpoint, Registers};
@@ -251,14 +251,20 @@ mod tests {
         (core, uart, posted)
     }
 
-    fn store(offset: u64, value: u64) -> Access {
-        Access {
-            write: true,
-            size: 4,
-            offset,
-            value,
-            vcpu: 0,
-        }
+    /// Unmasks the receive interrupts and switches loopback on: a byte
+    /// transmitted from then on raises the line.
+    fn loopback_with_receive_interrupts(uart: &mut GuestConsole) {
+        let ignore = |_: GuestOutput<'_>| {};
+        uart.access(
+            &store(offset::IMSC, u64::from(int::RX | int::RT)),
+            false,
+            ignore,
+        );
+        uart.access(
+            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
+            false,
+            ignore,
+        );
     }
 
     #[test]
@@ -281,14 +287,7 @@ mod tests {
         assert_eq!(core.calls.get(), calls);
         // The guest reads the byte (synchronously): FR is empty again.
         let ignore = |_: GuestOutput<'_>| {};
-        let [byte, ..] = uart.access(
-            &Access {
-                write: false,
-                ..store(offset::DR, 0)
-            },
-            false,
-            ignore,
-        );
+        let [byte, ..] = uart.access(&load(offset::DR), false, ignore);
         assert_eq!(byte, u64::from(b'a'));
         posted.republish(&uart, &core).unwrap();
         assert_eq!(core.guest_load(offset::FR, 4), Some(idle));
@@ -399,16 +398,7 @@ mod tests {
         // depends on it, so while CR.LBE is set UARTDR is not posted.
         let (core, mut uart, mut posted) = started(true);
         let ignore = |_: GuestOutput<'_>| {};
-        uart.access(
-            &store(offset::IMSC, u64::from(int::RX | int::RT)),
-            false,
-            ignore,
-        );
-        uart.access(
-            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
-            false,
-            ignore,
-        );
+        loopback_with_receive_interrupts(&mut uart);
         posted.republish(&uart, &core).unwrap();
         assert!(!core.guest_store(offset::DR, 1, 0x55));
         let reply = uart.access(&store(offset::DR, 0x55), false, ignore);
@@ -433,17 +423,8 @@ mod tests {
         // carries that.
         let (core, mut uart, mut posted) = started(true);
         let ignore = |_: GuestOutput<'_>| {};
-        uart.access(
-            &store(offset::IMSC, u64::from(int::RX | int::RT)),
-            false,
-            ignore,
-        );
         assert!(core.guest_store(offset::DR, 1, 0x55));
-        uart.access(
-            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
-            false,
-            ignore,
-        );
+        loopback_with_receive_interrupts(&mut uart);
         let d = posted
             .drain(&mut uart, &core, None, false, || {}, ignore)
             .unwrap();
