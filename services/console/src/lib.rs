@@ -106,6 +106,11 @@
 //!   Bytes the core had queued for it are dropped with the rest of the
 //!   device's state, as a reset UART drops its transmit FIFO, and so are
 //!   the few it had drained but not yet printed.
+//! - Posted bytes are printed a little after the store that made them (at
+//!   the next drain): a core line about something the guest did afterwards
+//!   can come first, unless the guest's driver ends its writes with a
+//!   synchronous access, as Linux's amba-pl011 console (UARTCR) and the
+//!   partition runtime's PL011 console do.
 //! - The core prints its own lines on the same UART, without the console's
 //!   lock: a core line and a console line printed at the same moment can
 //!   interleave, and a core line printed while a focused guest's prompt is
