@@ -15,6 +15,8 @@
 //! | `CALL` | x1 = endpoint slot, x2..x6 = message | x0 = status, x1..x5 = reply |
 //! | `RECV` | x1 = endpoint slot | x0 = status, x1 = badge, x2..x6 = message |
 //! | `REPLY_RECV` | x1 = endpoint slot, x2..x6 = reply to the last message | as `RECV` |
+//! | `MMIO_PUBLISH` | x1 = endpoint slot, x2 = device badge, x3 = offset, x4 = kind, x5 = value | x0 = status |
+//! | `MMIO_DRAIN` | x1 = endpoint slot, x2 = device badge, x3 = notification slot, x4 = bits | x0 = status, x1 = count and flags, x2..x6 = writes |
 //! | `SIGNAL` | x1 = notification slot, x2 = bits | x0 = status |
 //! | `WAIT` | x1 = notification slot | x0 = status, x1 = bits (now cleared) |
 //! | `POLL` | x1 = notification slot | x0 = status, x1 = bits (now cleared) |
@@ -30,6 +32,14 @@ pub const CALL: u32 = BASE + 0x10;
 pub const RECV: u32 = BASE + 0x11;
 /// Replies to the message being handled, then waits for the next one.
 pub const REPLY_RECV: u32 = BASE + 0x12;
+/// The service behind an emulated device window publishes a register's
+/// value (the core answers loads) or declares it posted (the core queues
+/// stores); see [`crate::posted_mmio`].
+pub const MMIO_PUBLISH: u32 = BASE + 0x13;
+/// The service behind an emulated device window takes the stores the core
+/// queued, and may arm a notification for the next one; see
+/// [`crate::posted_mmio`].
+pub const MMIO_DRAIN: u32 = BASE + 0x14;
 /// ORs bits into a notification, waking its waiter.
 pub const SIGNAL: u32 = BASE + 0x18;
 /// Waits until a notification has bits set; returns and clears them.

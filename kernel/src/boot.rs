@@ -281,6 +281,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
         stop_boot(format_args!("{e}"));
     }
     objects::build(&manifest);
+    crate::posted_mmio::build();
 
     let mut mpidrs = FixedVec::<u64, MAX_CPUS>::new();
     for c in machine.cpus.as_slice() {

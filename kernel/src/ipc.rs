@@ -22,7 +22,8 @@ fn err(e: Error) -> u64 {
     e.code() as u64
 }
 
-fn set(regs: &mut GuestRegs, values: &[u64]) {
+/// Writes a call's results into x0, x1, … of `regs`.
+pub fn set(regs: &mut GuestRegs, values: &[u64]) {
     for (slot, value) in regs.x.iter_mut().zip(values) {
         *slot = *value;
     }
@@ -135,6 +136,8 @@ pub fn hypercall(id: usize, v: &Vcpu, p: &Partition, fid: u32) -> Effect {
         ipc::IRQ_ACK => irq_ack(p, x1),
         ipc::PARTITION_CONTROL => control(p, x1, x2),
         ipc::PARTITION_STATUS => status(v, p, x1),
+        ipc::MMIO_PUBLISH => crate::posted_mmio::publish(v, p),
+        ipc::MMIO_DRAIN => crate::posted_mmio::drain(v, p),
         _ => Err(Error::NotSupported),
     };
     match result {
@@ -313,13 +316,15 @@ fn finish_device_access(caller: &Vcpu, w: [u64; ipc::MESSAGE_WORDS]) {
     else {
         return;
     };
-    if !access.write && register != 31 {
-        if let Some(x) = ctx.regs.x.get_mut(usize::from(register)) {
-            *x =
-                kernel_core::esr::loaded_register_value(w[0], access.size, sign_extend, sixty_four);
-        }
-    }
-    ctx.regs.elr += 4;
+    complete_access(
+        &mut ctx.regs,
+        access.write,
+        access.size,
+        register,
+        sign_extend,
+        sixty_four,
+        w[0],
+    );
     let virq = partition::partition(caller.partition)
         .and_then(|p| p.devices.get(usize::from(device)))
         .map_or(0, |d| d.virq);
@@ -328,9 +333,31 @@ fn finish_device_access(caller: &Vcpu, w: [u64; ipc::MESSAGE_WORDS]) {
     }
 }
 
+/// Completes a guest's trapped access to a device window: a load of `size`
+/// bytes puts `value` in its target `register` (not XZR), truncated and
+/// sign-extended as the syndrome said (ISS.SSE, ISS.SF); the guest steps
+/// over the instruction (partitions run A64 only: 4 bytes).
+pub fn complete_access(
+    regs: &mut GuestRegs,
+    write: bool,
+    size: u8,
+    register: u8,
+    sign_extend: bool,
+    sixty_four: bool,
+    value: u64,
+) {
+    if !write && register != 31 {
+        if let Some(x) = regs.x.get_mut(usize::from(register)) {
+            *x = kernel_core::esr::loaded_register_value(value, size, sign_extend, sixty_four);
+        }
+    }
+    regs.elr += 4;
+}
+
 /// A stage-2 abort at `ipa` (syndrome `da`) inside one of `p`'s emulated
-/// device windows: forwards the access to the device's service. `None` if
-/// `ipa` is in no window.
+/// device windows: completes it here if its service published what it
+/// needs (`posted_mmio`), else forwards it to the service. `None` if `ipa`
+/// is in no window.
 pub fn device_abort(
     id: usize,
     v: &Vcpu,
@@ -345,6 +372,9 @@ pub fn device_abort(
         .find(|(_, d)| ipa >= d.ipa && ipa - d.ipa < d.size)?;
     if !da.isv {
         return Some(Err("access to an emulated device with no valid syndrome (a load/store pair, writeback or SIMD access)"));
+    }
+    if let Some(done) = crate::posted_mmio::complete(id, v, p, index, ipa - device.ipa, da) {
+        return Some(Ok(done));
     }
     let access = Access {
         write: da.write,

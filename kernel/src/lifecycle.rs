@@ -103,6 +103,7 @@ fn is_supervisor(p: &Partition) -> bool {
 }
 
 fn finish(p: &Partition) {
+    crate::posted_mmio::server_stopped(p);
     p.line.lock().flush(p.name());
     let action = p.ctl.lock().action;
     match action {

@@ -18,6 +18,7 @@ mod lifecycle;
 mod mm;
 mod objects;
 mod partition;
+mod posted_mmio;
 mod sysreg_trap;
 mod timer;
 mod trap;

@@ -14,6 +14,7 @@ pub mod esr;
 pub mod ipc;
 pub mod manifest;
 pub mod pagetable;
+pub mod posted_mmio;
 pub mod psci;
 pub mod restart;
 pub mod sched;

@@ -150,12 +150,13 @@ impl GuestConsole {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pl011_model::{cr, fr, int, offset};
     use crate::terminal::{tests::screen, Terminal};
 
-    fn store(offset: u64, value: u64) -> Access {
+    /// A 32-bit store the guest makes.
+    pub(crate) fn store(offset: u64, value: u64) -> Access {
         Access {
             write: true,
             size: 4,
@@ -165,7 +166,8 @@ mod tests {
         }
     }
 
-    fn load(offset: u64) -> Access {
+    /// A 32-bit load the guest makes.
+    pub(crate) fn load(offset: u64) -> Access {
         Access {
             write: false,
             size: 4,

@@ -44,6 +44,13 @@
 //! zero with the line low. Any other message is answered with word 0 =
 //! `abi::Error::NotSupported` as an x0-style code.
 //!
+//! Most accesses never get here: the console publishes each guest's UARTFR
+//! to the core, which answers the guest's flag polls itself, and — with an
+//! input vCPU — declares UARTDR posted, so the core queues transmitted
+//! bytes; they are drained before any synchronous access of that guest and
+//! by the input vCPU ([`posted_uart`]). The console says so at start:
+//! `[console] posted MMIO: UARTFR published, UARTDR posted for N guest(s)`.
+//!
 //! # Output
 //!
 //! Each guest's transmitted bytes are assembled into lines (the runtime's
@@ -74,6 +81,12 @@
 //! Without `input_vcpu`, every serving vCPU `POLL`s the notification after
 //! each access it serves: input then waits for the next access of any guest.
 //!
+//! The input vCPU also drains the bytes the core queued for guests' posted
+//! UARTDRs: the core signals bit `1 + i` of the same notification when
+//! guest `i` queues a byte after a drain left its queue empty; the vCPU
+//! lets the burst pile up for a millisecond, drains it and arms the bit
+//! again.
+//!
 //! # Locks
 //!
 //! Each guest's state has its own lock, and the UART (device, terminal,
@@ -90,6 +103,14 @@
 //! - A console restart resets every guest's UART to its reset state under
 //!   the running guests (Linux recovers: it rewrites the whole IMSC with
 //!   every transmission, and queued input fills a FIFO left disabled).
+//!   Bytes the core had queued for it are dropped with the rest of the
+//!   device's state, as a reset UART drops its transmit FIFO, and so are
+//!   the few it had drained but not yet printed.
+//! - Posted bytes are printed a little after the store that made them (at
+//!   the next drain): a core line about something the guest did afterwards
+//!   can come first, unless the guest's driver ends its writes with a
+//!   synchronous access, as Linux's amba-pl011 console (UARTCR) and the
+//!   partition runtime's PL011 console do.
 //! - The core prints its own lines on the same UART, without the console's
 //!   lock: a core line and a console line printed at the same moment can
 //!   interleave, and a core line printed while a focused guest's prompt is
@@ -104,5 +125,6 @@ pub mod guest;
 pub mod input;
 pub mod log_ring;
 pub mod pl011_model;
+pub mod posted_uart;
 pub mod settings;
 pub mod terminal;

@@ -260,6 +260,12 @@ impl Pl011Model {
         ris
     }
 
+    /// Loopback is on (CR.LBE): transmitted bytes go to the receive FIFO,
+    /// so UARTFR then does depend on them.
+    pub fn loopback(&self) -> bool {
+        self.cr & cr::LBE != 0
+    }
+
     /// UARTMIS: the raw status under the mask.
     pub fn masked_interrupts(&self) -> u32 {
         self.raw_interrupts() & self.imsc
@@ -270,7 +276,12 @@ impl Pl011Model {
         self.masked_interrupts() != 0
     }
 
-    fn flags(&self) -> u32 {
+    /// UARTFR (§3.3.3). It depends only on the receive FIFO: transmission is
+    /// instantaneous (TXFE = 1, TXFF = BUSY = 0), so the value never waits
+    /// on a transmitted byte — which is what lets the console publish it to
+    /// the core while the guest's stores to UARTDR are still queued there
+    /// (`crate::posted_uart`).
+    pub fn flags(&self) -> u32 {
         let mut flags = fr::CTS | fr::DSR | fr::DCD | fr::TXFE;
         if self.rx.is_empty() {
             flags |= fr::RXFE;
@@ -491,6 +502,26 @@ mod tests {
         assert_eq!(uart.write(offset::DR, 4, 0x1_0069), Some(b'i'));
         let flags = read32(&mut uart, offset::FR);
         assert_eq!(flags & (fr::TXFE | fr::BUSY | fr::TXFF), fr::TXFE);
+    }
+
+    #[test]
+    fn flags_follow_only_the_receive_fifo() {
+        let mut uart = Pl011Model::new();
+        let idle = uart.flags();
+        assert_eq!(idle, fr::CTS | fr::DSR | fr::DCD | fr::TXFE | fr::RXFE);
+        // Transmitting, enabling, disabling: FR stays as it is.
+        uart.write(offset::DR, 1, u64::from(b'x'));
+        write32(&mut uart, offset::CR, cr::UARTEN | cr::TXE | cr::RXE);
+        uart.write(offset::DR, 4, u64::from(b'y'));
+        write32(&mut uart, offset::CR, 0);
+        assert_eq!(uart.flags(), idle);
+        // Receiving changes it, and so does enabling the FIFO (RXFF).
+        uart.receive(b'a');
+        assert_eq!(uart.flags(), (idle & !fr::RXFE) | fr::RXFF);
+        write32(&mut uart, offset::LCR_H, lcr_h::FEN);
+        assert_eq!(uart.flags(), idle & !fr::RXFE);
+        read32(&mut uart, offset::DR);
+        assert_eq!(uart.flags(), idle);
     }
 
     #[test]

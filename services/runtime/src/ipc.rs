@@ -48,7 +48,11 @@ impl Hypervisor for Core {
 
 /// Makes `function` and turns a negative x0 into its error.
 #[inline]
-fn checked(hv: &impl Hypervisor, function: u32, args: [u64; 6]) -> Result<Registers, Error> {
+pub(crate) fn checked(
+    hv: &impl Hypervisor,
+    function: u32,
+    args: [u64; 6],
+) -> Result<Registers, Error> {
     let registers = hv.hypercall(function, args);
     smccc::status(function, registers[0]).map(|_| registers)
 }
@@ -237,19 +241,19 @@ impl PartitionCap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use abi::ipc::PartitionState;
     use std::cell::RefCell;
 
     /// Records every call and answers with scripted registers.
-    struct FakeCore {
-        calls: RefCell<Vec<(u32, [u64; 6])>>,
+    pub(crate) struct FakeCore {
+        pub(crate) calls: RefCell<Vec<(u32, [u64; 6])>>,
         answer: Registers,
     }
 
     impl FakeCore {
-        fn answering(answer: Registers) -> Self {
+        pub(crate) fn answering(answer: Registers) -> Self {
             Self {
                 calls: RefCell::new(Vec::new()),
                 answer,

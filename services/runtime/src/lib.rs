@@ -63,6 +63,7 @@ pub mod ipc;
 pub mod line_buffer;
 pub mod memory_map;
 pub mod memtest;
+pub mod posted_mmio;
 pub mod smccc;
 pub mod stats;
 pub mod syndrome;

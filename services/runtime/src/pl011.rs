@@ -31,8 +31,11 @@ fn uart() -> Option<Pl011> {
     base.map(|base| unsafe { Pl011::new(base) })
 }
 
+/// UARTCR's offset (DDI 0183G §3.2).
+const CONTROL_REGISTER: usize = 0x30;
+
 /// Writes `bytes` to the fallback UART (with CR before LF for terminals), or
-/// drops them if there is none.
+/// drops them if there is none; then waits until they are out.
 pub(crate) fn write_fallback(bytes: &[u8]) {
     let Some(uart) = uart() else {
         return;
@@ -42,6 +45,18 @@ pub(crate) fn write_fallback(bytes: &[u8]) {
             uart.write_byte(b'\r');
         }
         uart.write_byte(byte);
+    }
+    uart.flush();
+    // Read UARTCR, as Linux's amba-pl011 console reads and rewrites it
+    // around every write. Under Bulkhead the console service emulating this
+    // UART has the core answer flag polls and queue the bytes stored to
+    // UARTDR (`abi::posted_mmio`); this read goes to the service, which
+    // performs the queued bytes before it answers. So the text is out
+    // before the program goes on, as when every store was answered at once,
+    // and a program that prints its last line and powers off shows it
+    // before the core reports the power-off. On hardware it is harmless.
+    if let Some(base) = BASE.get().copied().flatten() {
+        let _ = crate::mmio::Window::new(base).read_u32(CONTROL_REGISTER);
     }
 }
 

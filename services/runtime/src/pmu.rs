@@ -173,3 +173,26 @@ pub fn measure_mmio_read(address: usize) -> u64 {
     }
     end.wrapping_sub(start)
 }
+
+/// Counts one 32-bit store of `value` to `address` (an emulated device
+/// register): `isb; read; str; read; isb`.
+pub fn measure_mmio_write(address: usize, value: u32) -> u64 {
+    let (start, end): (u64, u64);
+    // SAFETY: a store to an address the caller maps as a device window of
+    // its own partition; the core completes it (or faults the partition).
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {start}, pmccntr_el0",
+            "str {value:w}, [{address}]",
+            "mrs {end}, pmccntr_el0",
+            "isb",
+            start = out(reg) start,
+            end = out(reg) end,
+            value = in(reg) value,
+            address = in(reg) address,
+            options(nostack),
+        );
+    }
+    end.wrapping_sub(start)
+}

@@ -7,18 +7,30 @@
 //! Register file (offsets): 0x00 ID (reads [`DEVICE_ID`]), 0x08 scratch
 //! (64-bit, read/write), 0x10 reads 0xFFFF_FFFF_FFFF_FF80 (to check sign
 //! extension), 0x18 interrupt line (write 1 to raise it, 0 to lower it).
+//!
+//! `posted-device-server slot=S badge=W` serves the same register file
+//! behind the window with badge W through posted MMIO
+//! (`abi::posted_mmio`): it publishes the ID register, so the core answers
+//! its loads, and declares a data register at [`DATA`] posted, so the core
+//! queues its stores; the server drains them before it handles any other
+//! access, and [`DATA_COUNT`] reads how many it took.
 
 use abi::ipc::mmio::Access;
 use bulkhead_runtime::ipc::Endpoint;
 use bulkhead_runtime::mmio::Window;
+use bulkhead_runtime::posted_mmio::{DeviceWindow, Register};
 use bulkhead_runtime::{gic, hvc, irq, println, psci, smp, timer};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::options;
 
 /// What offset 0 reads: "BULK".
 pub const DEVICE_ID: u32 = 0x4B4C_5542;
+/// `posted-device-server`: the posted data register.
+pub const DATA: usize = 0x20;
+/// `posted-device-server`: reads how many stores the data register took.
+pub const DATA_COUNT: usize = 0x28;
 const NEGATIVE: u64 = 0xFFFF_FFFF_FFFF_FF80;
 
 /// The register file's state, one per device server.
@@ -29,6 +41,9 @@ struct Registers {
 
 impl Registers {
     /// Applies an access; returns (value for a load, line level after).
+    /// Inlined into each server loop, so `mmio_emulated_read_roundtrip`
+    /// counts the device's work, not a call.
+    #[inline(always)]
     fn access(&mut self, a: Access) -> (u64, bool) {
         let value = match (a.offset, a.write) {
             (0x00, false) => u64::from(DEVICE_ID),
@@ -85,20 +100,29 @@ fn serve(_vcpu: usize) -> ! {
     // run only (a restarted server keeps serving).
     let crash_after = options::number("device-server", "crash_after")
         .filter(|_| hvc::partition_info().is_ok_and(|info| info.restart_count == 0));
+    serve_accesses(endpoint, |a| {
+        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
+        if crash_after.is_some_and(|n| u64::from(served) > n) {
+            panic!(
+                "device-server: crashing on purpose after {} accesses",
+                served - 1
+            );
+        }
+        REGISTERS.lock().access(a)
+    })
+}
+
+/// RECV, then REPLY_RECV for ever: each MMIO access message answered with
+/// `answer`'s (value, line level).
+#[inline(always)]
+fn serve_accesses(endpoint: Endpoint, mut answer: impl FnMut(Access) -> (u64, bool)) -> ! {
     let mut next = endpoint.recv();
     loop {
         next = match next {
             Ok((_badge, words)) => {
                 let reply = match Access::from_words(words) {
                     Some(a) => {
-                        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
-                        if crash_after.is_some_and(|n| u64::from(served) > n) {
-                            panic!(
-                                "device-server: crashing on purpose after {} accesses",
-                                served - 1
-                            );
-                        }
-                        let (value, line) = REGISTERS.lock().access(a);
+                        let (value, line) = answer(a);
                         [value, u64::from(line), 0, 0, 0]
                     }
                     None => [0; 5],
@@ -110,6 +134,76 @@ fn serve(_vcpu: usize) -> ! {
                 endpoint.recv()
             }
         };
+    }
+}
+
+/// The posted device's window: the endpoint in `slot=` and `badge=`.
+fn posted_window() -> DeviceWindow {
+    let scenario = "posted-device-server";
+    DeviceWindow {
+        endpoint: Endpoint(options::required_number(scenario, "slot") as u16),
+        badge: options::required_number(scenario, "badge"),
+    }
+}
+
+/// Stores the data register took.
+static DATA_STORES: AtomicU64 = AtomicU64::new(0);
+
+/// `posted-device-server`: publishes the ID, posts the data register, then
+/// serves on every vCPU.
+pub fn posted_server() -> ! {
+    let window = posted_window();
+    let published = window
+        .publish(0x00, Register::Read(DEVICE_ID))
+        .and_then(|()| window.publish(DATA as u64, Register::Posted));
+    match published {
+        Ok(()) => println!("posted-device-server: ID published, data register posted"),
+        Err(e) => println!("posted-device-server: FAIL publishing: {e:?}"),
+    }
+    smp::start_all_others(serve_posted);
+    serve_posted(0)
+}
+
+fn serve_posted(_vcpu: usize) -> ! {
+    let window = posted_window();
+    serve_accesses(window.endpoint, |a| {
+        // Under the register lock, so the queue is drained in order.
+        let registers = REGISTERS.lock();
+        drain_data_stores(window);
+        match (a.offset as usize, a.write) {
+            (DATA, true) => {
+                DATA_STORES.fetch_add(1, Ordering::Relaxed);
+                (0, registers.line)
+            }
+            (DATA_COUNT, false) => (DATA_STORES.load(Ordering::Relaxed), registers.line),
+            _ => {
+                let mut registers = registers;
+                registers.access(a)
+            }
+        }
+    })
+}
+
+/// Takes every store the core queued (all to the data register: the only
+/// one posted), oldest first.
+fn drain_data_stores(window: DeviceWindow) {
+    loop {
+        match window.drain(None) {
+            Ok(drained) => {
+                let stores = drained
+                    .writes()
+                    .filter(|w| w.offset as usize == DATA)
+                    .count();
+                DATA_STORES.fetch_add(stores as u64, Ordering::Relaxed);
+                if !drained.status.more {
+                    return;
+                }
+            }
+            Err(e) => {
+                println!("posted-device-server: FAIL draining: {e:?}");
+                return;
+            }
+        }
     }
 }
 

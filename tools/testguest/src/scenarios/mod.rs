@@ -12,6 +12,7 @@ mod mini_uart;
 mod notify;
 mod passthrough;
 mod ping;
+mod posted_uart;
 mod power;
 mod scrub;
 mod smp;
@@ -27,7 +28,8 @@ pub type Scenario = fn() -> !;
 pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
-     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, scrub";
+     bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, scrub, \
+     posted-uart, bench-mmio-posted, posted-device-server";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -48,13 +50,16 @@ pub fn find(name: &str) -> Option<Scenario> {
         "bench" => bench::run,
         "bench-ipc" => bench::ipc,
         "bench-mmio" => bench::mmio,
+        "bench-mmio-posted" => bench::mmio_posted,
         "bench-cpu" => cpu_loop::run,
         "bench-virq" => virq_latency::run,
         "echo-server" => ipc::echo_server,
         "ipc-client" => ipc::client,
         "caps" => ipc::caps,
         "device-server" => device::server,
+        "posted-device-server" => device::posted_server,
         "mmio" => device::client,
+        "posted-uart" => posted_uart::run,
         "notify-ping" => notify::ping,
         "notify-pong" => notify::pong,
         "vgic" => vgic::run,
