@@ -415,7 +415,7 @@ pub fn build(
                 },
             };
             // Private RAM is parked until scrubbed (`guest_ram`), in
-            // leaves no larger than the scrub unit.
+            // 4 KiB pages (`scrub::PRIVATE_RAM_MAPPING` says why).
             let options = if scrub::is_private_ram(r) {
                 scrub::PRIVATE_RAM_MAPPING
             } else {
