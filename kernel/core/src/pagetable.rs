@@ -19,9 +19,9 @@
 //! A leaf may also be *parked*: an invalid descriptor (bit 0 clear, so the
 //! hardware ignores every other bit, Arm ARM D8.3) that keeps the output
 //! address and attributes of its mapping, marked with a software bit. The
-//! range stays claimed, no walk translates it, and [`PageTable::activate`]
-//! makes it valid with one store. The core parks partition RAM that it
-//! scrubs on first touch (`crate::scrub`).
+//! range stays claimed, no walk translates it, and
+//! [`PageTable::activate_parked`] makes it valid with one store. The core
+//! parks partition RAM that it scrubs on first touch (`crate::scrub`).
 //!
 //! Ordering: the builder only stores descriptors. Before the tables are used,
 //! or after changing live ones, the caller issues `DSB ISHST` and the matching
@@ -62,7 +62,7 @@ const DESC_ADDRESS_MASK: u64 = ((1 << OUTPUT_ADDRESS_BITS) - 1) & !(PAGE_SIZE - 
 /// reserved for software use, and every bit but bit 0 of an invalid
 /// descriptor is ignored by the hardware (Arm ARM D8.3), so the mark is never
 /// seen by a table walk. Only invalid descriptors carry it:
-/// [`PageTable::activate`] clears it as it sets the valid bit.
+/// [`PageTable::activate_parked`] clears it as it sets the valid bit.
 const DESC_SW_PARKED: u64 = 1 << 55;
 
 /// Access flag, lower attribute bit 10. Set in every leaf so the first access
@@ -276,7 +276,7 @@ pub enum LeafState {
     /// Valid descriptors: walks translate them.
     Valid,
     /// Parked descriptors (see the module documentation): invalid until
-    /// [`PageTable::activate`].
+    /// [`PageTable::activate_parked`].
     Parked,
 }
 
