@@ -1,16 +1,17 @@
-//! A partition's private RAM and the stage-2 leaves that map it: parked when
-//! the partition is loaded, scrubbed leaf by leaf on first touch (or all at
-//! load, for partitions with passed-through devices), with the boot blobs
-//! written in. The policy is `kernel_core::scrub`; this applies it.
+//! A partition's private RAM and the stage-2 pages that map it: parked when
+//! the partition is loaded, scrubbed a group of pages at a time on first
+//! touch (or all at load, for partitions with passed-through devices), with
+//! the boot blobs written in. The policy is `kernel_core::scrub`; this
+//! applies it.
 //!
 //! The core writes a partition's RAM only here (the blobs), and only into
-//! leaves it scrubs first, so it never hands a partition another run's data.
+//! pages it scrubs first, so it never hands a partition another run's data.
 
 use alloc::vec::Vec;
 use core::ops::Range;
 
 use kernel_core::manifest::RegionDesc;
-use kernel_core::pagetable::{Mapping, PageTable};
+use kernel_core::pagetable::PageTable;
 use kernel_core::scrub::{self, FirstTouch, ScrubTiming};
 use spin::Mutex;
 
@@ -35,9 +36,9 @@ impl Blob<'_> {
 
 /// The private RAM of one partition.
 pub struct GuestRam {
-    /// Its stage-2 tables. Held while a leaf is looked up, scrubbed and made
-    /// valid, so two vCPUs touching one fresh leaf at once scrub it once:
-    /// the second finds it valid and only retries.
+    /// Its stage-2 tables. Held while a page is looked up and its group
+    /// scrubbed and made valid, so two vCPUs touching one fresh group at
+    /// once scrub it once: the second finds its page valid and only retries.
     stage2: Mutex<PageTable>,
     /// The private RAM regions (see [`scrub::is_private_ram`]).
     private: Vec<RegionDesc>,
@@ -61,11 +62,11 @@ impl GuestRam {
     }
 
     /// Prepares the RAM for a (re)start; none of the partition's vCPUs may
-    /// run. Parks every private leaf again, so nothing of the previous run
+    /// run. Parks every private page again, so nothing of the previous run
     /// stays reachable, and invalidates the TLB entries of `vttbr`'s VMID
-    /// on every CPU. Then scrubs the leaves `blobs` land in, except where
-    /// the blobs go, copies the blobs in and makes those leaves valid; with
-    /// [`ScrubTiming::AtLoad`] it scrubs every other leaf too. Leaves it
+    /// on every CPU. Then scrubs the groups `blobs` land in, except where
+    /// the blobs go, copies the blobs in and makes those groups valid; with
+    /// [`ScrubTiming::AtLoad`] it scrubs every other page too. Pages it
     /// leaves parked are scrubbed on first touch ([`Self::first_touch`]).
     /// Everything it writes is cleaned to the point of coherency, for a
     /// guest that starts with its MMU and caches off.
@@ -74,10 +75,10 @@ impl GuestRam {
         let mut tables = HeapTables;
         for r in &self.private {
             if stage2.park(&mut tables, r.ipa, r.size).is_err() {
-                // Cannot happen: the region was mapped whole, with leaves
+                // Cannot happen: the region was mapped whole, with pages
                 // inside it, when the partition was built, so parking needs
                 // no split (the only way it can fail). Should it fail, the
-                // leaves stay valid: scrub the whole region now instead.
+                // pages stay valid: scrub the whole region now instead.
                 // SAFETY: the region's memory belongs to this partition
                 // alone (checked at boot), is mapped RW at EL2, and no vCPU
                 // of it runs while it is loaded.
@@ -85,21 +86,21 @@ impl GuestRam {
                 cache::clean_invalidate_to_poc(r.pa, r.size);
             }
         }
-        // Parking turned valid leaves invalid: no CPU may keep a
+        // Parking turned valid pages invalid: no CPU may keep a
         // translation to RAM that still holds the previous run's data.
         // TLBI VMALLS12E1IS (Arm ARM C5.5, "A64 System instructions for TLB
         // maintenance") removes every stage-1 and stage-2 entry of the VMID
         // in VTTBR_EL2 on all CPUs of the Inner Shareable domain with one
         // instruction; `flush_guest_tlb` loads the partition's VTTBR_EL2
         // around it (DSB ISH before and after, ISB). The per-IPA
-        // alternative, TLBI IPAS2E1IS for each leaf, would be one
-        // instruction per 2 MiB and still need TLBI VMALLE1IS (under the
+        // alternative, TLBI IPAS2E1IS for each page, would be one
+        // instruction per 4 KiB and still need TLBI VMALLE1IS (under the
         // same VMID) for the cached stage-1+2 translations, which
         // IPAS2E1IS does not remove (Arm ARM, "TLB maintenance
         // instructions", the sequence required after a stage 2 change).
         crate::cpu::flush_guest_tlb(vttbr);
 
-        // Where blobs go: those parts of their leaves are not zeroed.
+        // Where blobs go: those parts of their groups are not zeroed.
         let filled = blobs.map(|b| match self.private_pa(b.ipa_range()) {
             Some(_) => b.ipa_range(),
             None => 0..0,
@@ -109,7 +110,10 @@ impl GuestRam {
             let Some(pa) = self.private_pa(range.clone()) else {
                 continue;
             };
-            scrub_parked_leaves(&mut stage2, range, &filled);
+            if let Some(region) = self.private_region(range.start) {
+                let groups = scrub::group(range, region);
+                scrub_parked(&mut stage2, groups, &filled);
+            }
             // SAFETY: `private_pa` found the whole range inside one private
             // RAM region of this partition (its own memory, mapped RW at
             // EL2, no vCPU running); the blob lives in the core's memory,
@@ -120,7 +124,7 @@ impl GuestRam {
 
         if self.timing == ScrubTiming::AtLoad {
             for r in &self.private {
-                scrub_parked_leaves(&mut stage2, r.ipa..r.ipa.saturating_add(r.size), &[]);
+                scrub_parked(&mut stage2, region_ipas(r), &[]);
             }
         }
         // The partition's first vCPU may start on another CPU: make the
@@ -131,28 +135,24 @@ impl GuestRam {
 
     /// A stage-2 abort with fault status `fault_status` (DFSC/IFSC) at `ipa`
     /// from one of the partition's vCPUs: if it is the first touch of a
-    /// parked leaf, zeroes the leaf, cleans it to the point of coherency and
-    /// makes it valid. Returns true if the vCPU should retry the access (its
-    /// PC unchanged): the leaf is valid now, scrubbed by this call or by
-    /// another vCPU's. False: the abort is the partition's fault.
+    /// parked page, zeroes the parked pages of its scrub group, cleans them
+    /// to the point of coherency and makes them valid. Returns true if the
+    /// vCPU should retry the access (its PC unchanged): the page is valid
+    /// now, scrubbed by this call or by another vCPU's. False: the abort is
+    /// the partition's fault.
     pub fn first_touch(&self, ipa: u64, fault_status: u8) -> bool {
-        if !self
-            .private
-            .iter()
-            .any(|r| ipa.wrapping_sub(r.ipa) < r.size)
-        {
+        let Some(region) = self.private_region(ipa) else {
             return false;
-        }
+        };
         let mut stage2 = self.stage2.lock();
-        let mut tables = HeapTables;
-        // Decided under the lock: a vCPU that faulted on the same leaf on
+        // Decided under the lock: a vCPU that faulted in the same group on
         // another CPU may have scrubbed it meanwhile.
-        match scrub::first_touch(fault_status, stage2.leaf(&tables, ipa)) {
-            FirstTouch::Scrub(leaf) => {
-                scrub_leaf(&leaf, &[]);
-                stage2.activate(&mut tables, leaf.va);
+        let leaf = stage2.leaf(&HeapTables, ipa);
+        match scrub::first_touch(fault_status, ipa, region, leaf) {
+            FirstTouch::Scrub(group) => {
+                scrub_parked(&mut stage2, group, &[]);
                 // Invalid to valid needs no TLB maintenance (a TLB holds no
-                // entry that faults, Arm ARM D8.14): the store only has to
+                // entry that faults, Arm ARM D8.14): the stores only have to
                 // reach the table walkers before the vCPU retries.
                 dsb_ishst();
                 true
@@ -160,6 +160,14 @@ impl GuestRam {
             FirstTouch::Retry => true,
             FirstTouch::NotScrubbing => false,
         }
+    }
+
+    /// The IPAs of the private RAM region holding `ipa`.
+    fn private_region(&self, ipa: u64) -> Option<Range<u64>> {
+        self.private
+            .iter()
+            .find(|r| ipa.wrapping_sub(r.ipa) < r.size)
+            .map(region_ipas)
     }
 
     /// Physical address of `range` if it lies inside one private RAM region.
@@ -172,36 +180,29 @@ impl GuestRam {
     }
 }
 
-/// Scrubs every parked leaf that `range` (in private RAM) overlaps, except
-/// where `filled` says blobs go, and makes it valid.
-fn scrub_parked_leaves(stage2: &mut PageTable, range: Range<u64>, filled: &[Range<u64>]) {
-    let mut tables = HeapTables;
-    let mut ipa = range.start;
-    while ipa < range.end {
-        let Some(leaf) = stage2.leaf(&tables, ipa) else {
-            break;
-        };
-        if leaf.parked {
-            scrub_leaf(&leaf, filled);
-            stage2.activate(&mut tables, leaf.va);
-        }
-        ipa = leaf.va.saturating_add(leaf.size);
-    }
+/// The IPAs a region covers.
+fn region_ipas(region: &RegionDesc) -> Range<u64> {
+    region.ipa..region.ipa.saturating_add(region.size)
 }
 
-/// Zeroes the parts of a parked private RAM leaf that no range in `filled`
-/// (IPAs of the blobs about to be copied in) covers, then cleans and
-/// invalidates them to the point of coherency, so a guest running with its
-/// MMU or caches off reads the zeros too. The final DSB of the clean orders
-/// the zeros before the store that makes the leaf valid.
-fn scrub_leaf(leaf: &Mapping, filled: &[Range<u64>]) {
-    scrub::unfilled(leaf.va..leaf.va + leaf.size, filled, |gap| {
-        let pa = leaf.pa + (gap.start - leaf.va);
-        let len = gap.end - gap.start;
-        // SAFETY: the leaf maps private RAM of one partition (its own
-        // memory, mapped RW at EL2); it is parked, so no vCPU can reach it,
-        // and nothing relies on what it holds.
-        unsafe { bulk::zero(pa, len) };
-        cache::clean_invalidate_to_poc(pa, len);
+/// Scrubs every parked page that `range` (in private RAM) overlaps, except
+/// where `filled` (IPAs of the blobs about to be copied in) says blobs go,
+/// and makes it valid: one pass over the descriptors, each run of
+/// consecutive parked pages zeroed, then cleaned and invalidated to the
+/// point of coherency, so a guest running with its MMU or caches off reads
+/// the zeros too, and only then stored valid (the final DSB of the clean
+/// orders the zeros before those stores). Pages already valid are left
+/// alone: they may hold what the partition wrote.
+fn scrub_parked(stage2: &mut PageTable, range: Range<u64>, filled: &[Range<u64>]) {
+    stage2.activate_parked(&mut HeapTables, range, |run| {
+        scrub::unfilled(run.va..run.va + run.size, filled, |gap| {
+            let pa = run.pa + (gap.start - run.va);
+            let len = gap.end - gap.start;
+            // SAFETY: the run maps private RAM of one partition (its own
+            // memory, mapped RW at EL2); it is parked, so no vCPU can reach
+            // it, and nothing relies on what it holds.
+            unsafe { bulk::zero(pa, len) };
+            cache::clean_invalidate_to_poc(pa, len);
+        });
     });
 }

@@ -439,7 +439,18 @@ pub fn build(
     ram_ok: impl Fn(u64, u64) -> bool,
     gic_cpu_interface: Option<u64>,
 ) -> Result<(), BuildError> {
-    let ipa_bits = pa_bits.min(40);
+    // One input size for every partition: VTCR_EL2 is set once per CPU.
+    let ipa_end = manifest
+        .partitions()
+        .filter_map(|p| {
+            manifest
+                .regions_of(&p)
+                .map(|r| r.ipa.saturating_add(r.size))
+                .max()
+        })
+        .max()
+        .unwrap_or(0);
+    let ipa_bits = pagetable::stage2_ipa_bits(ipa_end, pa_bits);
     let mut partitions = Vec::new();
     let mut vcpus = Vec::new();
     let mut vtcr = 0;
@@ -480,7 +491,7 @@ pub fn build(
                 },
             };
             // Private RAM is parked until scrubbed (`guest_ram`), in
-            // leaves no larger than the scrub unit.
+            // 4 KiB pages (`scrub::PRIVATE_RAM_MAPPING` says why).
             let options = if scrub::is_private_ram(r) {
                 scrub::PRIVATE_RAM_MAPPING
             } else {

@@ -19,9 +19,9 @@
 //! A leaf may also be *parked*: an invalid descriptor (bit 0 clear, so the
 //! hardware ignores every other bit, Arm ARM D8.3) that keeps the output
 //! address and attributes of its mapping, marked with a software bit. The
-//! range stays claimed, no walk translates it, and [`PageTable::activate`]
-//! makes it valid with one store. The core parks partition RAM that it
-//! scrubs on first touch (`crate::scrub`).
+//! range stays claimed, no walk translates it, and
+//! [`PageTable::activate_parked`] makes it valid with one store. The core
+//! parks partition RAM that it scrubs on first touch (`crate::scrub`).
 //!
 //! Ordering: the builder only stores descriptors. Before the tables are used,
 //! or after changing live ones, the caller issues `DSB ISHST` and the matching
@@ -32,6 +32,7 @@
 //! live, or invalidates the TLB for the whole block afterwards.
 
 use core::fmt;
+use core::ops::Range;
 
 /// Size of a translation granule and of one table.
 pub const PAGE_SIZE: u64 = 4096;
@@ -61,7 +62,7 @@ const DESC_ADDRESS_MASK: u64 = ((1 << OUTPUT_ADDRESS_BITS) - 1) & !(PAGE_SIZE - 
 /// reserved for software use, and every bit but bit 0 of an invalid
 /// descriptor is ignored by the hardware (Arm ARM D8.3), so the mark is never
 /// seen by a table walk. Only invalid descriptors carry it:
-/// [`PageTable::activate`] clears it as it sets the valid bit.
+/// [`PageTable::activate_parked`] clears it as it sets the valid bit.
 const DESC_SW_PARKED: u64 = 1 << 55;
 
 /// Access flag, lower attribute bit 10. Set in every leaf so the first access
@@ -275,7 +276,7 @@ pub enum LeafState {
     /// Valid descriptors: walks translate them.
     Valid,
     /// Parked descriptors (see the module documentation): invalid until
-    /// [`PageTable::activate`].
+    /// [`PageTable::activate_parked`].
     Parked,
 }
 
@@ -490,27 +491,50 @@ impl PageTable {
         leaf_mapping(self.regime, va, descriptor, level)
     }
 
-    /// Makes the parked leaf holding `va` valid, with one descriptor store;
-    /// returns it as it now is. `None`, changing nothing, if the leaf there
-    /// is valid already or there is none. No TLB maintenance is needed for
-    /// it: a TLB never holds an entry that would take a Translation fault
-    /// (Arm ARM D8.14, break-before-make applies only to replacing a valid
-    /// entry); a `DSB ISHST` after the store makes it visible to table walks.
-    pub fn activate(&mut self, mem: &mut impl TableMemory, va: u64) -> Option<Mapping> {
-        if va >> self.va_bits != 0 {
-            return None;
+    /// Makes every parked leaf overlapping `range` valid, reading each table
+    /// on the way once; returns the bytes the leaves it activated map. Leaves
+    /// that are valid already, and input addresses nothing maps, are left
+    /// alone, so a second call (a vCPU that raced the first) changes nothing.
+    ///
+    /// Parked leaves that follow each other in one table with consecutive
+    /// output addresses and the same attributes form a run: `prepare` is
+    /// called with each run as one parked [`Mapping`] before any of its
+    /// descriptors is stored valid, so the caller can fill the memory first
+    /// (the core zeroes it). Every leaf overlapping the range is activated
+    /// whole; the range need not be aligned.
+    ///
+    /// No TLB maintenance is needed for this: a TLB never holds an entry
+    /// that would take a Translation fault (Arm ARM D8.14, break-before-make
+    /// applies only to replacing a valid entry); a `DSB ISHST` after the
+    /// stores makes them visible to table walks.
+    pub fn activate_parked(
+        &mut self,
+        mem: &mut impl TableMemory,
+        range: Range<u64>,
+        mut prepare: impl FnMut(&Mapping),
+    ) -> u64 {
+        let mut run: Option<ParkedRun> = None;
+        let mut activated = 0;
+        self.walk_leaves(mem, range, &mut |mem, leaf| {
+            if leaf.descriptor & DESC_VALID != 0 {
+                return;
+            }
+            let extended = run.as_mut().is_some_and(|r| r.extend(&leaf));
+            if !extended {
+                if let Some(done) = run.take() {
+                    activated += done.activate(mem, self.regime, &mut prepare);
+                }
+                run = Some(ParkedRun::start(&leaf));
+            }
+        });
+        if let Some(done) = run {
+            activated += done.activate(mem, self.regime, &mut prepare);
         }
-        let (table, index, descriptor, level) = self.find_present_leaf(mem, va)?;
-        if descriptor & DESC_VALID != 0 {
-            return None;
-        }
-        let valid = descriptor & !DESC_SW_PARKED | DESC_VALID;
-        mem.write(table, index, valid);
-        leaf_mapping(self.regime, va, valid, level)
+        activated
     }
 
     /// Replaces each leaf in `[va, va + size)` by `rewrite(leaf)`, splitting
-    /// leaves that straddle a boundary of the range first.
+    /// the leaves that straddle a boundary of the range first.
     fn rewrite_leaves(
         &mut self,
         mem: &mut impl TableMemory,
@@ -519,36 +543,86 @@ impl PageTable {
         rewrite: impl Fn(u64) -> u64,
     ) -> Result<(), MapError> {
         let end = self.check_range(va, size)?;
-        let mut cursor = va;
-        'range: while cursor < end {
-            let mut table = self.root;
-            let mut level = self.start_level;
-            loop {
-                let index = level_index(cursor, level);
-                let descriptor = mem.read(table, index);
-                if !is_present(descriptor) {
-                    cursor = next_slot(cursor, level).min(end);
-                    continue 'range;
-                }
-                if is_table(descriptor, level) {
-                    table = descriptor & DESC_ADDRESS_MASK;
-                    level += 1;
-                    continue;
-                }
-                let slot_start = cursor & !(level_size(level) - 1);
-                let slot_end = slot_start.saturating_add(level_size(level));
-                if slot_start == cursor && slot_end <= end {
-                    mem.write(table, index, rewrite(descriptor));
-                    cursor = slot_end;
-                } else {
-                    // Only part of this block goes: replace it by a table that
-                    // maps the same memory one level down, then walk again.
-                    split_block(mem, table, index, descriptor, level)?;
-                }
-                continue 'range;
+        self.split_at(mem, va)?;
+        self.split_at(mem, end)?;
+        // Every leaf overlapping the range now lies inside it.
+        self.walk_leaves(mem, va..end, &mut |mem, leaf| {
+            mem.write(leaf.table, leaf.index, rewrite(leaf.descriptor));
+        });
+        Ok(())
+    }
+
+    /// Splits the block holding `va` (4 KiB aligned), and the blocks the
+    /// splits make, until a leaf starts at `va`; nothing if one does already
+    /// or nothing maps `va`.
+    fn split_at(&mut self, mem: &mut impl TableMemory, va: u64) -> Result<(), MapError> {
+        if va >> self.va_bits != 0 {
+            return Ok(());
+        }
+        while let Some((table, index, descriptor, level)) = self.find_present_leaf(mem, va) {
+            if va & (level_size(level) - 1) == 0 {
+                break;
             }
+            // Only part of this block is wanted: replace it by a table that
+            // maps the same memory one level down, then look again.
+            split_block(mem, table, index, descriptor, level)?;
         }
         Ok(())
+    }
+
+    /// Calls `visit` with every present leaf (valid or parked) overlapping
+    /// `range`, in input-address order, descending the tables once: each
+    /// table on the way is read once, entry by entry, from the first entry
+    /// the range reaches to the last. `visit` may rewrite the leaf it is
+    /// given, never a table descriptor.
+    fn walk_leaves<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        range: Range<u64>,
+        visit: &mut impl FnMut(&mut M, LeafSlot),
+    ) {
+        let end = range.end.min(1 << self.va_bits);
+        if range.start < end {
+            self.walk_table(mem, self.root, self.start_level, 0, range.start..end, visit);
+        }
+    }
+
+    /// [`Self::walk_leaves`] within the table at `table` (a table at `level`
+    /// whose first entry maps input address `table_va`), for a non-empty
+    /// `range` inside the part of the input address space it covers.
+    fn walk_table<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        table: u64,
+        level: u8,
+        table_va: u64,
+        range: Range<u64>,
+        visit: &mut impl FnMut(&mut M, LeafSlot),
+    ) {
+        let shift = level_shift(level);
+        let first = ((range.start - table_va) >> shift) as usize;
+        let last = (((range.end - 1 - table_va) >> shift) as usize).min(self.entries_at(level) - 1);
+        for index in first..=last {
+            let descriptor = mem.read(table, index);
+            if !is_present(descriptor) {
+                continue;
+            }
+            let va = table_va + ((index as u64) << shift);
+            if is_table(descriptor, level) {
+                let inner = range.start.max(va)..range.end.min(va + level_size(level));
+                let next = descriptor & DESC_ADDRESS_MASK;
+                self.walk_table(mem, next, level + 1, va, inner, visit);
+            } else if level_allows_leaf(level) {
+                let leaf = LeafSlot {
+                    table,
+                    index,
+                    descriptor,
+                    level,
+                    va,
+                };
+                visit(mem, leaf);
+            }
+        }
     }
 
     /// Walks the tables: the output address and attributes for `va`, or `None`
@@ -748,6 +822,89 @@ fn leaf_mapping(regime: Regime, va: u64, descriptor: u64, level: u8) -> Option<M
     })
 }
 
+/// A leaf descriptor found by [`PageTable::walk_leaves`]: where it is, its
+/// value, its level and the first input address it maps.
+#[derive(Clone, Copy, Debug)]
+struct LeafSlot {
+    table: u64,
+    index: usize,
+    descriptor: u64,
+    level: u8,
+    va: u64,
+}
+
+/// Consecutive parked leaves of one table that [`PageTable::activate_parked`]
+/// makes valid together: entries `first..first + count` of `table`, mapping
+/// `va` to `pa` onwards, every descriptor `pa + n * leaf size | bits`.
+struct ParkedRun {
+    table: u64,
+    first: usize,
+    count: usize,
+    level: u8,
+    va: u64,
+    pa: u64,
+    /// The descriptors' bits other than the output address (parked form).
+    bits: u64,
+}
+
+impl ParkedRun {
+    fn start(leaf: &LeafSlot) -> Self {
+        Self {
+            table: leaf.table,
+            first: leaf.index,
+            count: 1,
+            level: leaf.level,
+            va: leaf.va,
+            pa: leaf.descriptor & DESC_ADDRESS_MASK,
+            bits: leaf.descriptor & !DESC_ADDRESS_MASK,
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        self.count as u64 * level_size(self.level)
+    }
+
+    /// Takes `leaf` into the run if it is the next entry of the same table,
+    /// parked, mapping the next output addresses with the same attributes.
+    fn extend(&mut self, leaf: &LeafSlot) -> bool {
+        let follows = leaf.table == self.table
+            && leaf.index == self.first + self.count
+            && leaf.descriptor & !DESC_ADDRESS_MASK == self.bits
+            && leaf.descriptor & DESC_ADDRESS_MASK == self.pa + self.bytes();
+        if follows {
+            self.count += 1;
+        }
+        follows
+    }
+
+    /// Calls `prepare` with the run, then stores its descriptors valid;
+    /// returns the bytes they map. A run of a memory type this builder
+    /// never writes is left parked (`PageTable::leaf` does not report it
+    /// either).
+    fn activate(
+        self,
+        mem: &mut impl TableMemory,
+        regime: Regime,
+        prepare: &mut impl FnMut(&Mapping),
+    ) -> u64 {
+        let Some(run) = leaf_mapping(regime, self.va, self.pa | self.bits, self.level) else {
+            return 0;
+        };
+        prepare(&Mapping {
+            size: self.bytes(),
+            ..run
+        });
+        let valid_bits = self.bits & !DESC_SW_PARKED | DESC_VALID;
+        let leaf_size = level_size(self.level);
+        let mut pa = self.pa;
+        for index in self.first..self.first + self.count {
+            mem.write(self.table, index, pa | valid_bits);
+            pa += leaf_size;
+        }
+        self.bytes()
+    }
+}
+
 fn check_aligned(value: u64) -> Result<(), MapError> {
     if value & (PAGE_SIZE - 1) == 0 {
         Ok(())
@@ -908,6 +1065,34 @@ fn walk_control_fields(table: &PageTable, pa_bits: u8) -> u64 {
     t0sz | irgn0 | orgn0 | sh0 | tg0_4k | physical_size_field(pa_bits) << 16
 }
 
+/// The input (IPA) size for partitions' stage-2 tables, given the end of the
+/// highest range any partition maps (`ipa_end`, exclusive) and the physical
+/// address size from [`pa_range_bits`]: 39 bits when that covers every
+/// range, else as many as 40 the physical size allows.
+///
+/// 39 bits is the largest input size whose walk starts at level 1 (see
+/// [`PageTable::new`]): three levels down to a 4 KiB page instead of four
+/// from level 0, without concatenated root tables. It matters because
+/// private RAM is mapped with pages (`crate::scrub::PRIVATE_RAM_MAPPING`):
+/// every descriptor a guest's stage-1 walk fetches takes a stage-2 walk
+/// first (Arm ARM, "Stage 2 translation" of the stage 1 table addresses), so
+/// one level less at stage 2 saves up to five descriptor fetches a TLB miss.
+/// Under QEMU's TCG, which keeps no walk cache and empties its TLB at every
+/// VTTBR_EL2 change (each partition switch), the switch-heavy part of a
+/// Linux boot (from "smp: Brought up" to "Freeing unused kernel memory",
+/// console output through the console service) took a median 2.08 s with
+/// 39 bits and 2.24 s with 40 (8 alternating boots each). KVM also sizes
+/// its stage 2 for a walk of three levels by default (40 bits with
+/// concatenated level-1 tables).
+pub fn stage2_ipa_bits(ipa_end: u64, pa_bits: u8) -> u8 {
+    const LEVEL_1_START_BITS: u8 = 39;
+    if ipa_end <= 1 << LEVEL_1_START_BITS {
+        LEVEL_1_START_BITS.min(pa_bits)
+    } else {
+        pa_bits.min(40)
+    }
+}
+
 /// VTCR_EL2 for a stage-2 table (Arm ARM, VTCR_EL2), given the physical
 /// address size from [`pa_range_bits`]: T0SZ = 64 - va_bits; SL0 (bits 7:6,
 /// 4 KiB granule) = 0b00 to start at level 2, 0b01 at level 1, 0b10 at level 0;
@@ -938,18 +1123,24 @@ pub fn tcr_el2(table: &PageTable, pa_bits: u8) -> u64 {
 mod tests {
     use super::*;
     use alloc::collections::BTreeMap;
+    use alloc::rc::Rc;
     use alloc::vec;
     use alloc::vec::Vec;
+    use core::cell::Cell;
 
     const KIB4: u64 = 4 << 10;
     const MIB2: u64 = 2 << 20;
     const GIB1: u64 = 1 << 30;
 
     /// Tables in a map keyed by a fake physical address; optionally limited.
+    /// Counts descriptor reads, and writes through a counter a test can
+    /// share (to see what was stored before a callback ran).
     struct FakeMemory {
         tables: BTreeMap<u64, Vec<u64>>,
         next: u64,
         limit: usize,
+        reads: Cell<usize>,
+        writes: Rc<Cell<usize>>,
     }
 
     impl FakeMemory {
@@ -962,6 +1153,8 @@ mod tests {
                 tables: BTreeMap::new(),
                 next: 0x8000_0000,
                 limit,
+                reads: Cell::new(0),
+                writes: Rc::new(Cell::new(0)),
             }
         }
     }
@@ -978,11 +1171,13 @@ mod tests {
         }
 
         fn read(&self, table_pa: u64, index: usize) -> u64 {
+            self.reads.set(self.reads.get() + 1);
             self.tables[&table_pa][index]
         }
 
         fn write(&mut self, table_pa: u64, index: usize, descriptor: u64) {
             assert_eq!(table_pa % PAGE_SIZE, 0);
+            self.writes.set(self.writes.get() + 1);
             self.tables
                 .get_mut(&table_pa)
                 .expect("write to a table that was never allocated")[index] = descriptor;
@@ -1428,6 +1623,25 @@ mod tests {
     }
 
     #[test]
+    fn stage2_ipa_size_keeps_walks_at_three_levels_when_it_can() {
+        // Everything below 512 GiB: 39 bits, a walk from level 1.
+        for end in [0, GIB1, 2 * GIB1, 1 << 39] {
+            assert_eq!(stage2_ipa_bits(end, 44), 39, "{end:#x}");
+        }
+        let mut mem = FakeMemory::new();
+        assert_eq!(
+            stage2(&mut mem, stage2_ipa_bits(2 * GIB1, 44)).start_level(),
+            1
+        );
+        // Above it, 40 bits (level 0), never more than the physical size.
+        assert_eq!(stage2_ipa_bits((1 << 39) + KIB4, 44), 40);
+        assert_eq!(stage2_ipa_bits((1 << 39) + KIB4, 48), 40);
+        assert_eq!(stage2_ipa_bits((1 << 39) + KIB4, 36), 36);
+        assert_eq!(stage2_ipa_bits(GIB1, 36), 36);
+        assert_eq!(stage2_ipa_bits(GIB1, 32), 32);
+    }
+
+    #[test]
     fn tcr_fields_for_40_and_44_bit_physical_addresses() {
         let mut mem = FakeMemory::new();
         let table = PageTable::new(&mut mem, Regime::El2Stage1, 40).unwrap();
@@ -1594,35 +1808,80 @@ mod tests {
     }
 
     /// A 40-bit stage-2 table with `[va, va + size)` mapped to `pa`, parked,
-    /// in leaves of at most 2 MiB.
-    fn parked_table(va: u64, pa: u64, size: u64, attrs: Attrs) -> (FakeMemory, PageTable) {
+    /// in leaves of at most `largest_leaf`.
+    fn parked_table(
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+        largest_leaf: LeafSize,
+    ) -> (FakeMemory, PageTable) {
         let mut mem = FakeMemory::new();
         let mut table = stage2(&mut mem, 40);
         table
-            .map_with(&mut mem, va, pa, size, attrs, parked(LeafSize::Block2M))
+            .map_with(&mut mem, va, pa, size, attrs, parked(largest_leaf))
             .unwrap();
         (mem, table)
     }
 
-    /// The level-2 descriptor for `va` in a 40-bit table (walk from level 0).
-    fn level2_descriptor(mem: &FakeMemory, table: &PageTable, va: u64) -> u64 {
-        let l1 = mem.read(table.root(), level_index(va, 0)) & DESC_ADDRESS_MASK;
-        let l2 = mem.read(l1, level_index(va, 1)) & DESC_ADDRESS_MASK;
-        mem.read(l2, level_index(va, 2))
+    /// [`parked_table`] in 4 KiB pages, as the core maps private RAM.
+    fn parked_pages(va: u64, pa: u64, size: u64, attrs: Attrs) -> (FakeMemory, PageTable) {
+        parked_table(va, pa, size, attrs, LeafSize::Page)
     }
 
-    /// The level-2 descriptor `map` writes for a 2 MiB block at `va`.
-    fn valid_block_descriptor(va: u64, pa: u64, attrs: Attrs) -> u64 {
+    /// The leaf descriptor, valid or parked, holding `va`.
+    fn leaf_descriptor(mem: &FakeMemory, table: &PageTable, va: u64) -> u64 {
+        table.find_present_leaf(mem, va).unwrap().2
+    }
+
+    /// The descriptor `map_with` writes, valid, for the leaf of at most
+    /// `largest_leaf` at `va`.
+    fn valid_descriptor(va: u64, pa: u64, attrs: Attrs, largest_leaf: LeafSize) -> u64 {
         let mut mem = FakeMemory::new();
         let mut table = stage2(&mut mem, 40);
-        table.map(&mut mem, va, pa, MIB2, attrs).unwrap();
-        level2_descriptor(&mem, &table, va)
+        let options = MapOptions {
+            largest_leaf,
+            state: LeafState::Valid,
+        };
+        let size = largest_leaf.bytes();
+        table
+            .map_with(&mut mem, va, pa, size, attrs, options)
+            .unwrap();
+        leaf_descriptor(&mem, &table, va)
     }
 
     fn parked_count(table: &PageTable, mem: &FakeMemory) -> usize {
         let mut parked = 0;
         table.mappings(mem, |m| parked += usize::from(m.parked));
         parked
+    }
+
+    /// Activates the parked leaves overlapping `range`; returns the bytes
+    /// activated and the runs `prepare` saw, each with the number of
+    /// descriptor stores made before it was called.
+    fn activate(
+        table: &mut PageTable,
+        mem: &mut FakeMemory,
+        range: Range<u64>,
+    ) -> (u64, Vec<(Mapping, usize)>) {
+        let writes = Rc::clone(&mem.writes);
+        let before = writes.get();
+        let mut runs = Vec::new();
+        let bytes = table.activate_parked(mem, range, |run| {
+            runs.push((*run, writes.get() - before));
+        });
+        (bytes, runs)
+    }
+
+    fn run(va: u64, pa: u64, size: u64, level: u8, attrs: Attrs) -> Mapping {
+        Mapping {
+            va,
+            pa,
+            size,
+            level,
+            attrs,
+            parked: true,
+        }
     }
 
     #[test]
@@ -1654,77 +1913,218 @@ mod tests {
         assert_eq!(LeafSize::Block1G.bytes(), GIB1);
         // Alignment still decides below the cap: a 4 KiB-aligned start takes
         // pages up to the first 2 MiB boundary.
-        let (mem, table) = parked_table(GIB1 - KIB4, GIB1 - KIB4, KIB4 + 2 * MIB2, Attrs::RW);
+        let (mem, table) = parked_table(
+            GIB1 - KIB4,
+            GIB1 - KIB4,
+            KIB4 + 2 * MIB2,
+            Attrs::RW,
+            LeafSize::Block2M,
+        );
         assert_eq!(leaf_counts(&table, &mem), [0, 0, 2, 1]);
     }
 
     #[test]
     fn parked_leaves_stay_claimed_but_do_not_translate() {
-        let (mut mem, mut table) = parked_table(GIB1, 0x8000_0000, 4 * MIB2, Attrs::RWX);
-        assert_eq!(table.translate(&mem, GIB1), None);
-        assert_eq!(parked_count(&table, &mem), 4);
-        assert_eq!(
-            table.leaf(&mem, GIB1 + MIB2 + 0x1234),
-            Some(Mapping {
-                va: GIB1 + MIB2,
-                pa: 0x8000_0000 + MIB2,
-                size: MIB2,
-                level: 2,
-                attrs: Attrs::RWX,
-                parked: true,
-            })
-        );
-        assert_eq!(table.leaf(&mem, GIB1 + 4 * MIB2), None);
-        assert_eq!(table.leaf(&mem, 1 << 40), None);
-        // The range is taken: mapping over it is refused, at the first parked leaf.
-        assert_eq!(
-            table.map(&mut mem, GIB1 - MIB2, 0, 2 * MIB2, Attrs::RW),
-            Err(MapError::AlreadyMapped { va: GIB1 })
-        );
-        // The descriptor is the valid one with bit 0 clear and bit 55 set.
-        let valid = valid_block_descriptor(GIB1, 0x8000_0000, Attrs::RWX);
-        assert_eq!(level2_descriptor(&mem, &table, GIB1), valid & !1 | 1 << 55);
+        for (largest_leaf, leaf_size) in [(LeafSize::Page, KIB4), (LeafSize::Block2M, MIB2)] {
+            let (mut mem, mut table) =
+                parked_table(GIB1, 0x8000_0000, 4 * MIB2, Attrs::RWX, largest_leaf);
+            assert_eq!(table.translate(&mem, GIB1), None);
+            let leaves = (4 * MIB2 / leaf_size) as usize;
+            assert_eq!(parked_count(&table, &mem), leaves);
+            let probe = GIB1 + MIB2 + 0x1234;
+            let leaf_va = probe & !(leaf_size - 1);
+            assert_eq!(
+                table.leaf(&mem, probe),
+                Some(run(
+                    leaf_va,
+                    0x8000_0000 + (leaf_va - GIB1),
+                    leaf_size,
+                    largest_leaf.level(),
+                    Attrs::RWX
+                ))
+            );
+            assert_eq!(table.leaf(&mem, GIB1 + 4 * MIB2), None);
+            assert_eq!(table.leaf(&mem, 1 << 40), None);
+            // The range is taken: mapping over it is refused, at the first
+            // parked leaf.
+            assert_eq!(
+                table.map(&mut mem, GIB1 - MIB2, 0, 2 * MIB2, Attrs::RW),
+                Err(MapError::AlreadyMapped { va: GIB1 })
+            );
+            // The descriptor is the valid one with bit 0 clear and bit 55 set.
+            let leaf_pa = 0x8000_0000 + (leaf_va - GIB1);
+            let valid = valid_descriptor(leaf_va, leaf_pa, Attrs::RWX, largest_leaf);
+            assert_eq!(leaf_descriptor(&mem, &table, probe), valid & !1 | 1 << 55);
+        }
     }
 
     #[test]
-    fn activating_a_parked_leaf_makes_it_translate_once() {
-        let (mut mem, mut table) = parked_table(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RWX);
-        let active = table.activate(&mut mem, GIB1 + MIB2 + 8).unwrap();
+    fn activating_a_parked_page_makes_it_translate_once() {
+        let (mut mem, mut table) = parked_pages(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RWX);
+        let page = GIB1 + MIB2 + 3 * KIB4;
+        let (bytes, runs) = activate(&mut table, &mut mem, page + 8..page + 9);
+        assert_eq!(bytes, KIB4);
+        // Prepared before its descriptor was stored.
+        let expected = run(page, 0x8000_0000 + MIB2 + 3 * KIB4, KIB4, 3, Attrs::RWX);
+        assert_eq!(runs, [(expected, 0)]);
         assert_eq!(
-            (active.va, active.pa, active.size, active.parked),
-            (GIB1 + MIB2, 0x8000_0000 + MIB2, MIB2, false)
+            table.translate(&mem, page + 8),
+            Some((0x8000_0000 + MIB2 + 3 * KIB4 + 8, Attrs::RWX))
         );
+        // Only that page: its neighbours are still parked.
+        assert_eq!(table.translate(&mem, page - KIB4), None);
+        assert_eq!(table.translate(&mem, page + KIB4), None);
+        assert_eq!(parked_count(&table, &mem), 1023);
+        // A second activation (a vCPU that raced the first) changes nothing
+        // and prepares nothing.
         assert_eq!(
-            table.translate(&mem, GIB1 + MIB2 + 8),
-            Some((0x8000_0000 + MIB2 + 8, Attrs::RWX))
+            activate(&mut table, &mut mem, page..page + KIB4),
+            (0, Vec::new())
         );
-        // Only that leaf: its neighbour is still parked.
-        assert_eq!(table.translate(&mem, GIB1), None);
-        assert_eq!(parked_count(&table, &mem), 1);
-        // A second activation (a vCPU that raced the first) changes nothing.
-        assert_eq!(table.activate(&mut mem, GIB1 + MIB2), None);
         // Nothing to activate where nothing is mapped.
-        assert_eq!(table.activate(&mut mem, 0), None);
-        assert_eq!(table.activate(&mut mem, 1 << 40), None);
+        assert_eq!(activate(&mut table, &mut mem, 0..GIB1), (0, Vec::new()));
+        assert_eq!(
+            activate(&mut table, &mut mem, 1 << 40..1 << 41),
+            (0, Vec::new())
+        );
+        assert_eq!(activate(&mut table, &mut mem, page..page), (0, Vec::new()));
         // The active descriptor is exactly what `map` writes.
         assert_eq!(
-            level2_descriptor(&mem, &table, GIB1 + MIB2),
-            valid_block_descriptor(GIB1 + MIB2, 0x8000_0000 + MIB2, Attrs::RWX)
+            leaf_descriptor(&mem, &table, page),
+            valid_descriptor(
+                page,
+                0x8000_0000 + MIB2 + 3 * KIB4,
+                Attrs::RWX,
+                LeafSize::Page
+            )
         );
+    }
+
+    #[test]
+    fn a_group_of_pages_is_prepared_as_one_run_then_activated() {
+        let (mut mem, mut table) = parked_pages(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RWX);
+        let group = 64 << 10;
+        let start = GIB1 + MIB2 + 4 * group;
+        let (bytes, runs) = activate(&mut table, &mut mem, start..start + group);
+        assert_eq!(bytes, group);
+        // One run for all 16 pages, prepared before any of them was stored.
+        let expected = run(start, 0x8000_0000 + MIB2 + 4 * group, group, 3, Attrs::RWX);
+        assert_eq!(runs, [(expected, 0)]);
+        let mut valid = 0;
+        table.mappings(&mem, |m| {
+            if !m.parked {
+                assert!((start..start + group).contains(&m.va), "{:#x}", m.va);
+                assert_eq!(table.translate(&mem, m.va), Some((m.pa, Attrs::RWX)));
+                valid += 1;
+            }
+        });
+        assert_eq!(valid, 16);
+        assert_eq!(table.translate(&mem, start - 1), None);
+        assert_eq!(table.translate(&mem, start + group), None);
+    }
+
+    #[test]
+    fn runs_break_at_valid_pages_tables_and_output_gaps() {
+        let (mut mem, mut table) = parked_pages(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RWX);
+        // Another page mapped right after, to output addresses that do not
+        // follow, and one with other attributes after that.
+        let end = GIB1 + 2 * MIB2;
+        table
+            .map_with(
+                &mut mem,
+                end,
+                0x9000_0000,
+                KIB4,
+                Attrs::RWX,
+                parked(LeafSize::Page),
+            )
+            .unwrap();
+        table
+            .map_with(
+                &mut mem,
+                end + KIB4,
+                0x9000_1000,
+                KIB4,
+                Attrs::RW,
+                parked(LeafSize::Page),
+            )
+            .unwrap();
+        // A page the partition already uses, in the middle: left alone.
+        let used = GIB1 + MIB2 - 2 * KIB4;
+        activate(&mut table, &mut mem, used..used + 1);
+        let pa = |va: u64| 0x8000_0000 + (va - GIB1);
+        let (bytes, runs) = activate(&mut table, &mut mem, used - 2 * KIB4..end + 2 * KIB4);
+        assert_eq!(bytes, 2 * KIB4 + KIB4 + MIB2 + KIB4 + KIB4);
+        // Each run is prepared after the previous runs' stores and before its own.
+        let first = used - 2 * KIB4;
+        assert_eq!(
+            runs,
+            [
+                (run(first, pa(first), 2 * KIB4, 3, Attrs::RWX), 0),
+                // The rest of the first level-3 table.
+                (run(used + KIB4, pa(used + KIB4), KIB4, 3, Attrs::RWX), 2),
+                // The whole next table, one run.
+                (run(GIB1 + MIB2, pa(GIB1 + MIB2), MIB2, 3, Attrs::RWX), 3),
+                (run(end, 0x9000_0000, KIB4, 3, Attrs::RWX), 3 + 512),
+                (run(end + KIB4, 0x9000_1000, KIB4, 3, Attrs::RW), 4 + 512),
+            ]
+        );
+        // What stays parked: the first table's pages before the range.
+        assert_eq!(parked_count(&table, &mem), 512 - 4);
+    }
+
+    #[test]
+    fn a_block_overlapping_the_range_is_activated_whole() {
+        let (mut mem, mut table) =
+            parked_table(GIB1, 0x8000_0000, 2 * MIB2, Attrs::RW, LeafSize::Block2M);
+        let (bytes, runs) = activate(&mut table, &mut mem, GIB1 + MIB2 - 5..GIB1 + MIB2 + 5);
+        // Both blocks touch the range; adjacent, one run.
+        assert_eq!(bytes, 2 * MIB2);
+        assert_eq!(runs, [(run(GIB1, 0x8000_0000, 2 * MIB2, 2, Attrs::RW), 0)]);
+        assert_eq!(
+            leaf_descriptor(&mem, &table, GIB1 + MIB2),
+            valid_descriptor(
+                GIB1 + MIB2,
+                0x8000_0000 + MIB2,
+                Attrs::RW,
+                LeafSize::Block2M
+            )
+        );
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 2, 0]);
+    }
+
+    #[test]
+    fn walks_read_each_table_entry_once() {
+        let (mut mem, mut table) = parked_pages(GIB1, GIB1, 4 * MIB2, Attrs::RWX);
+        // Activating a 2 MiB group: the 512 pages of its level-3 table and
+        // one descriptor of each table above it.
+        mem.reads.set(0);
+        activate(&mut table, &mut mem, GIB1 + MIB2..GIB1 + 2 * MIB2);
+        assert_eq!(mem.reads.get(), 512 + 3);
+        // Parking all four tables: the leaves and the tables above them
+        // read once (the boundary checks walk down to the first and the
+        // end).
+        mem.reads.set(0);
+        table.park(&mut mem, GIB1, 4 * MIB2).unwrap();
+        let walk = 4 * 512 + 4 + 2;
+        let boundary_checks = 4 + 3;
+        assert_eq!(mem.reads.get(), walk + boundary_checks);
+        assert_eq!(parked_count(&table, &mem), 4 * 512);
     }
 
     #[test]
     fn parking_again_covers_every_leaf_of_the_range() {
-        let (mut mem, mut table) = parked_table(GIB1, GIB1, 8 * MIB2, Attrs::RWX);
-        for unit in [0, 3, 7] {
-            table.activate(&mut mem, GIB1 + unit * MIB2).unwrap();
+        let (mut mem, mut table) = parked_pages(GIB1, GIB1, 8 * MIB2, Attrs::RWX);
+        for table_index in [0, 3, 7] {
+            let start = GIB1 + table_index * MIB2;
+            assert_eq!(activate(&mut table, &mut mem, start..start + MIB2).0, MIB2);
         }
-        assert_eq!(parked_count(&table, &mem), 5);
+        assert_eq!(parked_count(&table, &mem), 5 * 512);
         table.park(&mut mem, GIB1, 8 * MIB2).unwrap();
-        assert_eq!(parked_count(&table, &mem), 8);
-        assert_eq!(leaf_counts(&table, &mem), [0, 0, 8, 0]);
-        for unit in 0..8 {
-            assert_eq!(table.translate(&mem, GIB1 + unit * MIB2), None);
+        assert_eq!(parked_count(&table, &mem), 8 * 512);
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 0, 8 * 512]);
+        for page in (GIB1..GIB1 + 8 * MIB2).step_by(KIB4 as usize) {
+            assert_eq!(table.translate(&mem, page), None);
         }
         // Parking what is not mapped is fine.
         table.park(&mut mem, 0, GIB1).unwrap();
@@ -1741,8 +2141,10 @@ mod tests {
         assert_eq!(parked_count(&table, &mem), 1);
         assert_eq!(table.translate(&mem, GIB1), Some((GIB1, Attrs::RW)));
         assert_eq!(table.translate(&mem, GIB1 + KIB4), None);
-        let page = table.activate(&mut mem, GIB1 + KIB4 + 4).unwrap();
-        assert_eq!((page.va, page.size, page.level), (GIB1 + KIB4, KIB4, 3));
+        let page = GIB1 + KIB4;
+        let (bytes, runs) = activate(&mut table, &mut mem, page + 4..page + 5);
+        assert_eq!(bytes, KIB4);
+        assert_eq!(runs, [(run(page, page, KIB4, 3, Attrs::RW), 0)]);
         assert_eq!(
             table.translate(&mem, GIB1 + KIB4),
             Some((GIB1 + KIB4, Attrs::RW))
@@ -1751,7 +2153,7 @@ mod tests {
 
     #[test]
     fn unmapping_removes_parked_leaves_and_splits_parked_blocks() {
-        let (mut mem, mut table) = parked_table(GIB1, GIB1, 2 * MIB2, Attrs::RW);
+        let (mut mem, mut table) = parked_table(GIB1, GIB1, 2 * MIB2, Attrs::RW, LeafSize::Block2M);
         table.unmap(&mut mem, GIB1, MIB2).unwrap();
         assert_eq!(leaf_counts(&table, &mem), [0, 0, 1, 0]);
         // A hole in the parked block leaves its pages parked.
@@ -1765,6 +2167,11 @@ mod tests {
         table
             .map(&mut mem, GIB1 + MIB2, GIB1 + MIB2, KIB4, Attrs::RW)
             .unwrap();
+        // Parked pages unmap like valid ones.
+        let (mut mem, mut table) = parked_pages(GIB1, GIB1, MIB2, Attrs::RW);
+        table.unmap(&mut mem, GIB1 + KIB4, MIB2 - 2 * KIB4).unwrap();
+        assert_eq!(leaf_counts(&table, &mem), [0, 0, 0, 2]);
+        assert_eq!(parked_count(&table, &mem), 2);
     }
 
     #[test]

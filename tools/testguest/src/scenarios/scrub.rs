@@ -1,9 +1,10 @@
 //! `scrub` (2 vCPUs, `restart = "on-crash"` with one restart allowed): the
-//! core hands a partition only zeroed RAM, scrubbed on first touch. In each
-//! run, vCPUs 0 and 1 first touch the same fresh scrub units at the same
-//! moment, and both must read zero and keep what they wrote (the unit is
-//! scrubbed once, not again under the first writer); then words sampled in
-//! every free page must read zero. The first run fills its free RAM with a
+//! core hands a partition only zeroed RAM, scrubbed on first touch a group of
+//! pages at a time. In each run, vCPUs 0 and 1 first touch the same fresh
+//! scrub groups at the same moment, in the same page or in the group's first
+//! and last pages, and both must read zero and keep what they wrote (the
+//! group is scrubbed once, not again under the first writer, whichever page
+//! faults first); then words sampled in every free page must read zero. The first run fills its free RAM with a
 //! pattern and faults on purpose; the second, after the core restarted the
 //! partition, must find no trace of the pattern anywhere it samples.
 
@@ -12,19 +13,17 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bulkhead_runtime::ram::FreeRam;
 use bulkhead_runtime::{hvc, println, psci, smp};
+use kernel_core::scrub::SCRUB_GROUP as GROUP;
 use spin::Once;
 
 use super::faults;
 
-/// The core's scrub unit (a 2 MiB stage-2 leaf, docs/design-notes.md). The
-/// race needs units nothing touched before, so it uses whole free ones; a
-/// smaller unit would serve as well.
-const UNIT: u64 = 2 << 20;
 const PAGE: u64 = 4096;
-/// Fresh units the two vCPUs race on, one round each.
-const RACE_UNITS: usize = 4;
+/// Fresh scrub groups (whole ones, nothing touched before) the two vCPUs
+/// race on, one round each.
+const RACE_GROUPS: usize = 4;
 /// Words checked in every free page: clear of the race's words (offsets 0
-/// and 8 of a unit) and spread over the page.
+/// and 8 of a page) and spread over the page.
 const SAMPLE_OFFSETS: [u64; 3] = [0x10, 0x800, 0xff8];
 /// What the first run fills its RAM with (xor the word's address), so no
 /// word of it is zero.
@@ -33,7 +32,7 @@ const PATTERN: u64 = 0xB1C5_7A7E_D00D_0000;
 /// What both vCPUs share.
 struct Shared {
     ram: FreeRam,
-    units: [u64; RACE_UNITS],
+    groups: [u64; RACE_GROUPS],
 }
 
 static SHARED: Once<Shared> = Once::new();
@@ -45,20 +44,28 @@ static FINISHED: AtomicUsize = AtomicUsize::new(0);
 static NONZERO_FIRST_READS: AtomicUsize = AtomicUsize::new(0);
 static NONZERO_VALUE: AtomicU64 = AtomicU64::new(0);
 
-/// What vCPU `vcpu` writes to its word of `unit`.
-fn tag(unit: u64, vcpu: u64) -> u64 {
-    0x5C2B_0000_0000_0000 | unit | vcpu
+/// What vCPU `vcpu` writes to its word of `group`.
+fn tag(group: u64, vcpu: u64) -> u64 {
+    0x5C2B_0000_0000_0000 | group | vcpu
 }
 
-/// vCPU `vcpu`'s word of `unit`: both in the unit's first page.
-fn race_word(unit: u64, vcpu: u64) -> u64 {
-    unit + 8 * vcpu
+/// vCPU `vcpu`'s word of `group` in race round `round`: vCPU 0's is the
+/// group's first word; vCPU 1's the next word in odd rounds, and in even
+/// rounds the second word of the group's last page, so the two first
+/// touches fault on different pages of one group (one page when a group is
+/// a page).
+fn race_word(group: u64, vcpu: u64, round: usize) -> u64 {
+    match (vcpu, round % 2) {
+        (0, _) => group,
+        (_, 1) => group + 8,
+        _ => group + GROUP - PAGE + 8,
+    }
 }
 
-/// The first touch of vCPU `vcpu` in `unit`: a read that must see zero,
+/// The first touch of vCPU `vcpu` in `group`: a read that must see zero,
 /// then its tag.
-fn touch(shared: &Shared, unit: u64, vcpu: u64) {
-    let Some(word) = shared.ram.word(race_word(unit, vcpu)) else {
+fn touch(shared: &Shared, group: u64, vcpu: u64, round: usize) {
+    let Some(word) = shared.ram.word(race_word(group, vcpu, round)) else {
         return;
     };
     let first = word.load(Ordering::Relaxed);
@@ -66,17 +73,17 @@ fn touch(shared: &Shared, unit: u64, vcpu: u64) {
         NONZERO_FIRST_READS.fetch_add(1, Ordering::Relaxed);
         NONZERO_VALUE.store(first, Ordering::Relaxed);
     }
-    word.store(tag(unit, vcpu), Ordering::Relaxed);
+    word.store(tag(group, vcpu), Ordering::Relaxed);
 }
 
-/// vCPU 1: touches each unit as soon as vCPU 0 releases the round.
+/// vCPU 1: touches each group as soon as vCPU 0 releases the round.
 fn racer(_vcpu: usize) -> ! {
     if let Some(shared) = SHARED.get() {
-        for (round, &unit) in (1..).zip(&shared.units) {
+        for (round, &group) in (1..).zip(&shared.groups) {
             while RELEASED.load(Ordering::Acquire) < round {
                 spin_loop();
             }
-            touch(shared, unit, 1);
+            touch(shared, group, 1, round);
             FINISHED.store(round, Ordering::Release);
         }
     }
@@ -85,44 +92,41 @@ fn racer(_vcpu: usize) -> ! {
     psci::park()
 }
 
-/// The highest `RACE_UNITS` unit-aligned units lying wholly in free RAM.
-fn fresh_units(ram: &FreeRam) -> Option<[u64; RACE_UNITS]> {
-    let mut units = [0; RACE_UNITS];
+/// The highest `RACE_GROUPS` aligned scrub groups lying wholly in free RAM.
+fn fresh_groups(ram: &FreeRam) -> Option<[u64; RACE_GROUPS]> {
+    let mut groups = [0; RACE_GROUPS];
     let mut found = 0;
     for piece in ram.pieces().iter().rev() {
-        let mut unit = piece.end & !(UNIT - 1);
-        while found < RACE_UNITS && unit >= piece.start.saturating_add(UNIT) {
-            unit -= UNIT;
-            if let Some(slot) = units.get_mut(found) {
-                *slot = unit;
+        let mut group = piece.end & !(GROUP - 1);
+        while found < RACE_GROUPS && group >= piece.start.saturating_add(GROUP) {
+            group -= GROUP;
+            if let Some(slot) = groups.get_mut(found) {
+                *slot = group;
             }
             found += 1;
         }
     }
-    (found == RACE_UNITS).then_some(units)
+    (found == RACE_GROUPS).then_some(groups)
 }
 
-/// Both vCPUs touch each fresh unit at once. `Err` names the failure.
+/// Both vCPUs touch each fresh group at once. `Err` names the failure.
 fn race(run: u64, shared: &'static Shared) -> Result<(), ()> {
     if let Err(error) = smp::start_vcpu(1, racer) {
         println!("scrub: FAIL CPU_ON vCPU 1 got {error:?}");
         return Err(());
     }
-    for (round, &unit) in (1..).zip(&shared.units) {
+    for (round, &group) in (1..).zip(&shared.groups) {
         RELEASED.store(round, Ordering::Release);
-        touch(shared, unit, 0);
+        touch(shared, group, 0, round);
         while FINISHED.load(Ordering::Acquire) < round {
             spin_loop();
         }
         for vcpu in 0..2 {
-            let kept = shared
-                .ram
-                .word(race_word(unit, vcpu))
-                .map(|w| w.load(Ordering::Relaxed));
-            if kept != Some(tag(unit, vcpu)) {
+            let word = race_word(group, vcpu, round);
+            let kept = shared.ram.word(word).map(|w| w.load(Ordering::Relaxed));
+            if kept != Some(tag(group, vcpu)) {
                 println!(
-                    "scrub: FAIL run {run}: vCPU {vcpu}'s write at {:#x} was lost (reads {kept:x?})",
-                    race_word(unit, vcpu)
+                    "scrub: FAIL run {run}: vCPU {vcpu}'s write at {word:#x} was lost (reads {kept:x?})"
                 );
                 return Err(());
             }
@@ -131,13 +135,14 @@ fn race(run: u64, shared: &'static Shared) -> Result<(), ()> {
     let nonzero = NONZERO_FIRST_READS.load(Ordering::Relaxed);
     if nonzero != 0 {
         println!(
-            "scrub: FAIL run {run}: {nonzero} first reads of fresh units were not zero (last {:#x})",
+            "scrub: FAIL run {run}: {nonzero} first reads of fresh groups were not zero (last {:#x})",
             NONZERO_VALUE.load(Ordering::Relaxed)
         );
         return Err(());
     }
     println!(
-        "scrub: run {run}: vCPUs 0 and 1 first touched {RACE_UNITS} fresh units at once: both read zero, both writes kept"
+        "scrub: run {run}: vCPUs 0 and 1 first touched {RACE_GROUPS} fresh {} KiB scrub groups at once, in one page and in two: both read zero, both writes kept",
+        GROUP / 1024
     );
     Ok(())
 }
@@ -182,10 +187,10 @@ fn fill(ram: &FreeRam) -> u64 {
 
 fn checks(run: u64) -> Result<(), ()> {
     let shared = match FreeRam::claim() {
-        Ok(ram) => match fresh_units(&ram) {
-            Some(units) => SHARED.call_once(|| Shared { ram, units }),
+        Ok(ram) => match fresh_groups(&ram) {
+            Some(groups) => SHARED.call_once(|| Shared { ram, groups }),
             None => {
-                println!("scrub: FAIL fewer than {RACE_UNITS} whole free units");
+                println!("scrub: FAIL fewer than {RACE_GROUPS} whole free scrub groups");
                 return Err(());
             }
         },
