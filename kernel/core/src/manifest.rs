@@ -162,8 +162,13 @@ pub mod region_flags {
     /// Memory shared with other partitions (same physical frames); kept, not
     /// zeroed, when one of them restarts.
     pub const SHARED: u32 = 1 << 4;
+    /// With [`DEVICE`]: the passed-through device is of a kind that masters
+    /// no DMA (a PL011 UART), so it cannot write the partition's RAM behind
+    /// stage 2 and the RAM may be scrubbed on first touch
+    /// (`kernel_core::scrub::timing`).
+    pub const NO_DMA: u32 = 1 << 5;
     /// Every defined bit.
-    pub const ALL: u32 = READ | WRITE | EXEC | DEVICE | SHARED;
+    pub const ALL: u32 = READ | WRITE | EXEC | DEVICE | SHARED | NO_DMA;
 }
 
 /// Partition flags, as bits of [`PartitionDesc::flags`].
@@ -711,6 +716,9 @@ impl<'a> Manifest<'a> {
             let bad = |what| Err(ManifestError::BadRegion { index, what });
             if r.flags & !region_flags::ALL != 0 {
                 return bad("unknown flag bits");
+            }
+            if r.flags & region_flags::NO_DMA != 0 && r.is_ram() {
+                return bad("NO_DMA on RAM");
             }
             if r.size == 0 || !(r.ipa | r.pa | r.size).is_multiple_of(4096) {
                 return bad("not 4 KiB aligned or empty");
@@ -1629,6 +1637,16 @@ mod tests {
             Manifest::parse(&bytes).unwrap_err(),
             ManifestError::BadRegion { .. }
         ));
+        let mut p = spec("zeta", 0x4000_0000, 0x5000_0000);
+        p.regions[0].flags |= region_flags::NO_DMA;
+        let bytes = one(Board::QemuVirtGicV2, p);
+        assert_eq!(
+            Manifest::parse(&bytes).unwrap_err(),
+            ManifestError::BadRegion {
+                index: 0,
+                what: "NO_DMA on RAM"
+            }
+        );
         let mut p = spec("epsilon", 0x4000_0000, 0x5000_0000);
         p.vcpus[0].cpu = 99;
         let bytes = one(Board::Rpi4, p);

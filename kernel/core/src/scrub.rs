@@ -88,13 +88,16 @@ pub enum ScrubTiming {
 /// stage 2 (there is no SMMU in front of it): it could write RAM before the
 /// partition's first CPU access there, and the scrub on that access would
 /// then destroy what the device wrote. A partition with any passthrough
-/// window other than the GIC's own CPU interface (which masters nothing) is
-/// scrubbed whole at load.
+/// window other than the GIC's own CPU interface (which masters nothing) or
+/// a device the config knows masters no DMA (`region_flags::NO_DMA`, a
+/// PL011) is scrubbed whole at load.
 pub fn timing<'a>(
     regions: impl IntoIterator<Item = &'a RegionDesc>,
     gic_cpu_interface: Option<u64>,
 ) -> ScrubTiming {
-    let may_dma = |r: &RegionDesc| !r.is_ram() && Some(r.pa) != gic_cpu_interface;
+    let may_dma = |r: &RegionDesc| {
+        !r.is_ram() && r.flags & region_flags::NO_DMA == 0 && Some(r.pa) != gic_cpu_interface
+    };
     if regions.into_iter().any(may_dma) {
         ScrubTiming::AtLoad
     } else {
@@ -235,6 +238,15 @@ mod tests {
             ScrubTiming::AtLoad
         );
         assert_eq!(timing([&ram, &gicv], None), ScrubTiming::AtLoad);
+    }
+
+    #[test]
+    fn devices_known_to_master_no_dma_keep_the_scrub_lazy() {
+        let ram = region(0x4000_0000, RAM);
+        let pl011 = region(0x0900_0000, DEVICE | region_flags::NO_DMA);
+        let other = region(0x0a00_0000, DEVICE);
+        assert_eq!(timing([&ram, &pl011], None), ScrubTiming::OnFirstTouch);
+        assert_eq!(timing([&ram, &pl011, &other], None), ScrubTiming::AtLoad);
     }
 
     /// A private RAM region of 32 MiB.

@@ -191,7 +191,7 @@ fn region_descs(
         ipa: p.ipa,
         pa: p.pa,
         size: p.size,
-        flags: device_rw,
+        flags: device_rw | p.kind.dma_flag(),
     }));
     for (s, shared) in system.shared.iter().enumerate() {
         let pa = layout

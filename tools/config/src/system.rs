@@ -168,6 +168,17 @@ impl DeviceKind {
             Self::Generic => "generic",
         }
     }
+
+    /// The manifest region flag a passed-through device of this kind adds:
+    /// [`region_flags::NO_DMA`] for a kind known to master no DMA (a PL011
+    /// UART), so the core may scrub the partition's RAM on first touch;
+    /// none for anything else, which might.
+    pub fn dma_flag(self) -> u32 {
+        match self {
+            Self::Pl011 => region_flags::NO_DMA,
+            Self::Generic => 0,
+        }
+    }
 }
 
 /// An emulated device window: a guest access to it becomes a message to the

@@ -265,6 +265,22 @@ fn passthrough_and_shared_memory_become_regions() {
     );
     let server_view = server[2];
     let client_view = client[1];
+
+    // A passed-through PL011 is known to master no DMA: marked so, the core
+    // may scrub its partition's RAM on first touch.
+    let with_pl011 = SYSTEM.replace(
+        "  [[partition.passthrough]]\n  pa = 0x0a00_0000",
+        "  [[partition.passthrough]]\n  kind = \"pl011\"\n  pa = 0x0a00_0000",
+    );
+    assert_ne!(with_pl011, SYSTEM);
+    let pl011_system = crate::system(&with_pl011);
+    let bytes = build_manifest(&pl011_system, &images(&pl011_system), KERNEL_FOOTPRINT).unwrap();
+    let m = Manifest::parse(&bytes).unwrap();
+    let uart = m.regions_of(&m.partition(0)).nth(1).unwrap();
+    assert_eq!(
+        uart.flags,
+        region_flags::DEVICE | region_flags::READ | region_flags::WRITE | region_flags::NO_DMA
+    );
     assert_eq!(client.len(), 2);
     assert_eq!(server_view.flags, region_flags::SHARED | region_flags::READ);
     assert_eq!(
