@@ -126,10 +126,9 @@ impl GuestRam {
                 let groups = scrub::group(range, region);
                 scrub_parked(&mut stage2, groups, &filled);
             }
-            // SAFETY: `private_pa` found the whole range inside one private
-            // RAM region of this partition (its own memory, mapped RW at
-            // EL2, no vCPU running); the blob lives in the core's memory,
-            // disjoint from partition RAM.
+            // The blob lives in the core's memory, disjoint from partition RAM.
+            // SAFETY: `private_pa` found the range inside one private RAM region
+            // of this partition (its own, mapped RW at EL2, no vCPU running).
             unsafe { bulk::copy(pa, blob.bytes) };
             cache::clean_invalidate_to_poc(pa, blob.bytes.len() as u64);
         }

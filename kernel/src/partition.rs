@@ -576,11 +576,10 @@ fn vcpu_counters(p: &Partition, offset: usize) -> u64 {
         .filter_map(vcpu)
         .map(|v| {
             let regs = core::ptr::addr_of!(v.ctx) as *const u8;
-            // SAFETY: `offset` is that of a `u64` field of the `GuestRegs`
-            // at the start of the context (`repr(C)`); this is a relaxed read
-            // of a counter its home CPU increments, and an aligned 64-bit
-            // load is single-copy atomic, so the worst case is a count one
-            // behind.
+            // A relaxed read of a counter its home CPU increments: an aligned
+            // 64-bit load is single-copy atomic, at worst a count one behind.
+            // SAFETY: `offset` is that of a `u64` field of the `repr(C)`
+            // `GuestRegs` at the start of the context.
             unsafe { core::ptr::read_volatile(regs.add(offset) as *const u64) }
         })
         .sum()

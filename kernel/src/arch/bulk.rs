@@ -55,10 +55,10 @@ pub unsafe fn copy(dst: u64, src: &[u8]) {
     const CHUNK: usize = 64;
     let chunks = src.len() / CHUNK * CHUNK;
     if chunks != 0 {
+        // `chunks` is a non-zero multiple of 64, so the loop ends with the
+        // count at zero.
         // SAFETY: reads `[src, src + chunks)`, inside the slice, and writes
-        // `[dst, dst + chunks)`, inside the caller's range; the two do not
-        // overlap. `chunks` is a non-zero multiple of 64, so the loop ends
-        // with the count at zero.
+        // `[dst, dst + chunks)`, inside the caller's range; no overlap.
         unsafe {
             core::arch::asm!(
                 "2:",
