@@ -273,11 +273,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
                 .iter()
                 .any(|r| overlaps((r.base, r.base + r.size)))
     };
-    let gic_cpu_interface = match machine.gic.frames {
-        GicFrames::V2 { gicv, .. } => gicv.map(|frame| frame.base),
-        GicFrames::V3 { .. } => None,
-    };
-    if let Err(e) = partition::build(&manifest, pa_bits(), ram_ok, gic_cpu_interface) {
+    if let Err(e) = partition::build(&manifest, pa_bits(), ram_ok) {
         stop_boot(format_args!("{e}"));
     }
     objects::build(&manifest);

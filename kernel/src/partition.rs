@@ -430,14 +430,11 @@ impl core::fmt::Display for BuildError {
 
 /// Builds every partition from the manifest. `ram_ok` says whether a
 /// physical range is RAM the core may hand out (inside /memory, clear of the
-/// core, the device tree and reserved memory); `gic_cpu_interface` is the
-/// physical address of the GICv2 virtual CPU interface frame, if the board
-/// has one (mapped into GICv2 guests, not a device that could do DMA).
+/// core, the device tree and reserved memory).
 pub fn build(
     manifest: &Manifest<'static>,
     pa_bits: u8,
     ram_ok: impl Fn(u64, u64) -> bool,
-    gic_cpu_interface: Option<u64>,
 ) -> Result<(), BuildError> {
     // One input size for every partition: VTCR_EL2 is set once per CPU.
     let ipa_end = manifest
@@ -500,7 +497,7 @@ pub fn build(
             s2.map_with(&mut tables, r.ipa, r.pa, r.size, attrs, options)
                 .map_err(|e| BuildError::Map(name, e))?;
         }
-        let ram = GuestRam::new(s2, &regions, scrub::timing(&regions, gic_cpu_interface));
+        let ram = GuestRam::new(s2, &regions, scrub::timing(&regions));
         vtcr = pagetable::vtcr_el2(&s2, pa_bits);
         let vmid = (id as u64 + 1) & 0xff;
         let first_vcpu = vcpus.len();

@@ -162,8 +162,8 @@ pub mod region_flags {
     /// Memory shared with other partitions (same physical frames); kept, not
     /// zeroed, when one of them restarts.
     pub const SHARED: u32 = 1 << 4;
-    /// With [`DEVICE`]: the passed-through device is of a kind that masters
-    /// no DMA (a PL011 UART), so it cannot write the partition's RAM behind
+    /// With [`DEVICE`]: the window's device masters no DMA (a PL011 UART,
+    /// the GICv2 virtual CPU interface), so it cannot write the partition's RAM behind
     /// stage 2 and the RAM may be scrubbed on first touch
     /// (`kernel_core::scrub::timing`).
     pub const NO_DMA: u32 = 1 << 5;

@@ -80,24 +80,17 @@ pub enum ScrubTiming {
     AtLoad,
 }
 
-/// The scrub timing for a partition with `regions`. `gic_cpu_interface` is
-/// the physical address of the GIC virtual CPU interface frame the core maps
-/// into GICv2 guests, if any.
+/// The scrub timing for a partition with `regions`.
 ///
 /// A passed-through device may be a bus master, and DMA does not go through
 /// stage 2 (there is no SMMU in front of it): it could write RAM before the
 /// partition's first CPU access there, and the scrub on that access would
-/// then destroy what the device wrote. A partition with any passthrough
-/// window other than the GIC's own CPU interface (which masters nothing) or
-/// a device the config knows masters no DMA (`region_flags::NO_DMA`, a
-/// PL011) is scrubbed whole at load.
-pub fn timing<'a>(
-    regions: impl IntoIterator<Item = &'a RegionDesc>,
-    gic_cpu_interface: Option<u64>,
-) -> ScrubTiming {
-    let may_dma = |r: &RegionDesc| {
-        !r.is_ram() && r.flags & region_flags::NO_DMA == 0 && Some(r.pa) != gic_cpu_interface
-    };
+/// then destroy what the device wrote. A partition with any device window
+/// not marked `region_flags::NO_DMA` (which the config tool sets on the
+/// GICv2 virtual CPU interface it maps into GICv2 guests and on kinds known
+/// to master nothing, a PL011) is scrubbed whole at load.
+pub fn timing<'a>(regions: impl IntoIterator<Item = &'a RegionDesc>) -> ScrubTiming {
+    let may_dma = |r: &RegionDesc| !r.is_ram() && r.flags & region_flags::NO_DMA == 0;
     if regions.into_iter().any(may_dma) {
         ScrubTiming::AtLoad
     } else {
@@ -225,19 +218,15 @@ mod tests {
         let ram = region(0x4000_0000, RAM);
         let shared = region(0x5000_0000, RAM | region_flags::SHARED);
         let uart = region(0x0900_0000, DEVICE);
-        let gicv = region(0x0804_0000, DEVICE);
-        assert_eq!(timing([&ram, &shared], None), ScrubTiming::OnFirstTouch);
-        assert_eq!(timing([&ram, &uart], None), ScrubTiming::AtLoad);
-        // The GICv2 virtual CPU interface is no bus master.
-        assert_eq!(
-            timing([&ram, &gicv], Some(0x0804_0000)),
-            ScrubTiming::OnFirstTouch
-        );
-        assert_eq!(
-            timing([&ram, &gicv, &uart], Some(0x0804_0000)),
-            ScrubTiming::AtLoad
-        );
-        assert_eq!(timing([&ram, &gicv], None), ScrubTiming::AtLoad);
+        let gicv = region(0x0804_0000, DEVICE | region_flags::NO_DMA);
+        let unmarked_gicv = region(0x0804_0000, DEVICE);
+        assert_eq!(timing([&ram, &shared]), ScrubTiming::OnFirstTouch);
+        assert_eq!(timing([&ram, &uart]), ScrubTiming::AtLoad);
+        // The GICv2 virtual CPU interface is no bus master (the config tool
+        // marks it so).
+        assert_eq!(timing([&ram, &gicv]), ScrubTiming::OnFirstTouch);
+        assert_eq!(timing([&ram, &gicv, &uart]), ScrubTiming::AtLoad);
+        assert_eq!(timing([&ram, &unmarked_gicv]), ScrubTiming::AtLoad);
     }
 
     #[test]
@@ -245,8 +234,8 @@ mod tests {
         let ram = region(0x4000_0000, RAM);
         let pl011 = region(0x0900_0000, DEVICE | region_flags::NO_DMA);
         let other = region(0x0a00_0000, DEVICE);
-        assert_eq!(timing([&ram, &pl011], None), ScrubTiming::OnFirstTouch);
-        assert_eq!(timing([&ram, &pl011, &other], None), ScrubTiming::AtLoad);
+        assert_eq!(timing([&ram, &pl011]), ScrubTiming::OnFirstTouch);
+        assert_eq!(timing([&ram, &pl011, &other]), ScrubTiming::AtLoad);
     }
 
     /// A private RAM region of 32 MiB.

@@ -184,7 +184,9 @@ fn region_descs(
             ipa: GICC_IPA,
             pa: gicv,
             size: GICC_SIZE,
-            flags: device_rw,
+            // The GIC's own interface masters no DMA: the partition's RAM
+            // may still be scrubbed on first touch.
+            flags: device_rw | region_flags::NO_DMA,
         });
     }
     regions.extend(partition.passthrough.iter().map(|p| RegionDesc {

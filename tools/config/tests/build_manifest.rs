@@ -264,7 +264,10 @@ fn gicv2_partitions_get_their_cpu_interface_mapped() {
                 ipa: GICC_IPA,
                 pa: system.board.gicv.unwrap(),
                 size: GICC_SIZE,
-                flags: region_flags::DEVICE | region_flags::READ | region_flags::WRITE,
+                flags: region_flags::DEVICE
+                    | region_flags::READ
+                    | region_flags::WRITE
+                    | region_flags::NO_DMA,
             }]
         );
 
