@@ -52,7 +52,7 @@ pub mod hvc {
     /// Bulkhead's UID as returned by `CALL_UID` in w0..w3.
     pub const UID: [u32; 4] = [0x6b6c_7542, 0x6461_6568, 0x0001_0000, 0x4248_4b48];
     /// ABI revision (major, minor).
-    pub const ABI_REVISION: (u32, u32) = (0, 2);
+    pub const ABI_REVISION: (u32, u32) = (0, 3);
     /// Number of calls implemented in the Bulkhead range.
     pub const IMPLEMENTED_CALLS: u32 = 15;
 

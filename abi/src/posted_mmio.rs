@@ -17,9 +17,25 @@
 //!   synchronous path; the service drains the queue before it handles any
 //!   synchronous access from that window, so queued writes happen first.
 //! - [`kind::NONE`] forgets a register.
+//! - [`kind::MAP_READS`] (a window of exactly one [`REGISTER_PAGE`]): the
+//!   core maps the window's register page — the published `READ` values,
+//!   zero at every other offset — read-only into the guest, so its loads
+//!   anywhere in the window complete without even a trap; stores still trap
+//!   (posted or synchronous). The service promises that every register a
+//!   guest may read is published and that no load has a side effect (a
+//!   receive FIFO to pop): before that changes it sends
+//!   [`kind::TRAP_READS`], and once that returns every load of the guest's
+//!   traps again (the core invalidated the guest's translations of the
+//!   page on every CPU). A republished value reaches the page at once; a
+//!   guest load racing it reads the old word or the new one.
+//!
+//! `READ` values are kept in the register page, so they can be published
+//! only below [`REGISTER_PAGE`]; `POSTED` registers take one of
+//! [`MAX_REGISTERS`] entries.
 //!
 //! Everything else in the window (other offsets, other widths, 8-byte
-//! accesses, a load of a posted register) stays a synchronous message.
+//! accesses, a load of a posted register) stays a synchronous message,
+//! except that while reads are mapped every load is served by the page.
 //!
 //! Registers (SMC64; both calls need the `recv` right on the endpoint behind
 //! the window, and name the window by the badge the configuration gave it):
@@ -29,8 +45,13 @@
 //! | `MMIO_PUBLISH` | x1 = endpoint slot, x2 = window badge, x3 = offset, x4 = [`kind`], x5 = value (`READ`) | x0 = status |
 //! | `MMIO_DRAIN` | x1 = endpoint slot, x2 = window badge, x3 = notification slot, x4 = bits (0: none) | x0 = status, x1 = [`DrainStatus`], x2..x6 = [`PostedWrite`]s |
 
-/// Registers a window can have published at once.
+/// Registers a window can have declared `POSTED` at once.
 pub const MAX_REGISTERS: usize = 8;
+
+/// Bytes of a window's register page: `READ` offsets lie below it, and
+/// [`kind::MAP_READS`] needs a window of exactly this size (4 KiB, the
+/// stage-2 page).
+pub const REGISTER_PAGE: u64 = 4096;
 
 /// Writes the core queues per window before a posted store takes the
 /// synchronous path (2 KiB a window): a few lines of text, so a service
@@ -52,6 +73,11 @@ pub mod kind {
     pub const READ: u64 = 1;
     /// Stores at the offset are queued for `MMIO_DRAIN`.
     pub const POSTED: u64 = 2;
+    /// Offset 0: map the register page read-only into the guest; its loads
+    /// stop trapping.
+    pub const MAP_READS: u64 = 3;
+    /// Offset 0: unmap the register page; the guest's loads trap again.
+    pub const TRAP_READS: u64 = 4;
 }
 
 /// One store the core queued: packed into one word as value (bits 31:0),

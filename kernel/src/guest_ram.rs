@@ -12,13 +12,16 @@ use core::ops::Range;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel_core::manifest::RegionDesc;
-use kernel_core::pagetable::PageTable;
+use kernel_core::pagetable::{Attrs, MapError, MemType, PageTable};
 use kernel_core::scrub::{self, FirstTouch, ScrubTiming};
 use spin::Mutex;
 
 use crate::arch::sysreg::dsb_ishst;
 use crate::arch::{bulk, cache};
 use crate::mm::HeapTables;
+
+/// Bytes of a register page (`abi::posted_mmio::REGISTER_PAGE`).
+const REGISTER_PAGE_SIZE: u64 = abi::posted_mmio::REGISTER_PAGE;
 
 /// One boot blob (kernel image, device tree, initrd) and its IPA.
 #[derive(Clone, Copy, Debug)]
@@ -171,6 +174,33 @@ impl GuestRam {
             FirstTouch::Retry => true,
             FirstTouch::NotScrubbing => false,
         }
+    }
+
+    /// Maps the 4 KiB frame at `pa` read-only, never executable, at `ipa`
+    /// (4 KiB aligned, where nothing is mapped): a device window's register
+    /// page (`posted_mmio`). Invalid to valid: no TLB maintenance, only a
+    /// `DSB ISHST` so table walks see it.
+    pub fn map_register_page(&self, ipa: u64, pa: u64) -> Result<(), MapError> {
+        let attrs = Attrs {
+            read: true,
+            write: false,
+            exec: false,
+            mem: MemType::Normal,
+        };
+        let mapped = self
+            .stage2
+            .lock()
+            .map(&mut HeapTables, ipa, pa, REGISTER_PAGE_SIZE, attrs);
+        dsb_ishst();
+        mapped
+    }
+
+    /// Unmaps what [`Self::map_register_page`] mapped at `ipa`; the caller
+    /// then invalidates the partition's TLB entries on every CPU.
+    pub fn unmap_register_page(&self, ipa: u64) -> Result<(), MapError> {
+        self.stage2
+            .lock()
+            .unmap(&mut HeapTables, ipa, REGISTER_PAGE_SIZE)
     }
 
     /// The IPAs of the private RAM region holding `ipa`.

@@ -11,16 +11,20 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use abi::posted_mmio::{kind, REGISTER_PAGE};
 use abi::Error;
 use kernel_core::esr::DataAbort;
 use kernel_core::manifest::MAX_PARTITIONS;
-use kernel_core::posted_mmio::{named_wake, named_window, Store, WindowState};
+use kernel_core::posted_mmio::{
+    named_wake, named_window, PageChange, RegisterPage, Store, WindowState,
+};
 use spin::{Mutex, Once};
 
+use crate::arch::cache;
 use crate::ipc::{complete_access, set as set_results, stored_value};
-use crate::objects;
 use crate::partition::{self, Partition, Vcpu};
 use crate::trap::Effect;
+use crate::{cpu, objects};
 
 const OK: u64 = abi::SUCCESS as u64;
 
@@ -36,6 +40,8 @@ struct Window {
     badge: u64,
     /// Its size in bytes.
     size: u64,
+    /// Where it is in the guest's address space.
+    ipa: u64,
     /// Two vCPUs of the guest (on different CPUs) and the service may
     /// reach it at once.
     state: Mutex<WindowState>,
@@ -61,6 +67,36 @@ impl Window {
         } else {
             bits.fetch_and(!bit, Ordering::Release);
         }
+    }
+
+    /// Carries out what a publish or reset said about the register page
+    /// (`state` is this window's, locked, so a map and an unmap never
+    /// cross). Mapping cleans the page to the point of coherency first: a
+    /// guest's Device-type loads read memory, not the core's caches.
+    /// Unmapping invalidates the guest's translations on every CPU, so no
+    /// load reads the page once this returns.
+    fn apply(&self, state: &mut WindowState, change: PageChange) -> Result<(), Error> {
+        let Some(guest) = partition::partition(self.partition) else {
+            return Err(Error::NotPresent);
+        };
+        match change {
+            PageChange::None => {}
+            PageChange::Map => {
+                let page = state.page() as *const RegisterPage as u64;
+                cache::clean_invalidate_to_poc(page, REGISTER_PAGE);
+                if guest.ram.map_register_page(self.ipa, page).is_err() {
+                    state.map_failed();
+                    return Err(Error::InvalidParameter);
+                }
+            }
+            PageChange::Unmap => {
+                // Unmapping a page this window mapped cannot fail (no block
+                // to split); invalidate whatever happens.
+                let _ = guest.ram.unmap_register_page(self.ipa);
+                cpu::flush_guest_tlb(guest.vttbr);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -91,6 +127,7 @@ pub fn build() {
             endpoint: d.endpoint,
             badge: d.badge,
             size: d.size,
+            ipa: d.ipa,
             state: Mutex::new(WindowState::new()),
         }));
     }
@@ -177,8 +214,15 @@ pub fn publish(v: &Vcpu, p: &Partition) -> Result<Effect, Error> {
     let window = named(p, slot, badge)?;
     {
         let mut state = window.state.lock();
-        state.publish(window.size, offset, kind, value)?;
+        let change = state.publish(window.size, offset, kind, value)?;
+        if kind == kind::READ && state.reads_mapped() {
+            // The guest may be reading the page with Device-type loads.
+            let word = state.page() as *const RegisterPage as u64 + offset;
+            cache::clean_invalidate_to_poc(word, 4);
+        }
+        let applied = window.apply(&mut state, change);
         window.note_published(&state);
+        applied?;
     }
     set_results(regs, &[OK]);
     Ok(Effect::ResultOnly)
@@ -205,7 +249,9 @@ pub fn server_stopped(p: &Partition) {
     for window in windows().map_or(&[][..], |w| &w.all[..]) {
         if objects::endpoint(window.endpoint).is_some_and(|e| e.server == p.id) {
             let mut state = window.state.lock();
-            state.reset();
+            let change = state.reset();
+            // Unmapping cannot fail.
+            let _ = window.apply(&mut state, change);
             window.note_published(&state);
         }
     }

@@ -1,34 +1,89 @@
 //! Posted MMIO policy (`abi::posted_mmio`): for one emulated device window,
 //! the registers its service published — a value the core answers loads
-//! with, or an offset whose stores the core queues — the bounded queue of
-//! those stores, and the notification armed to announce the next one. Also
-//! how the two hypercalls name a window and a notification through the
-//! caller's capabilities. The core keeps one [`WindowState`] per window
-//! behind a lock (`kernel/src/posted_mmio.rs`).
+//! with, kept in the window's [`RegisterPage`], or an offset whose stores
+//! the core queues — whether the page is mapped into the guest for reads,
+//! the bounded queue of those stores, and the notification armed to
+//! announce the next one. Also how the two hypercalls name a window and a
+//! notification through the caller's capabilities. The core keeps one
+//! [`WindowState`] per window behind a lock (`kernel/src/posted_mmio.rs`),
+//! and maps and unmaps the page as [`PageChange`] says.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use abi::ipc::{rights, ObjectKind};
 use abi::posted_mmio::{
     kind, Drained, PostedWrite, DRAIN_MAX, MAX_REGISTERS, OFFSET_LIMIT, QUEUE_CAPACITY,
+    REGISTER_PAGE,
 };
 use abi::Error;
 
 use crate::captable::CapTable;
 
-/// What the service published at one offset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Published {
-    /// Loads inside the word read this value.
-    Read(u32),
-    /// Stores at the offset are queued.
-    Posted,
+/// 32-bit registers in a [`RegisterPage`].
+const PAGE_WORDS: usize = (REGISTER_PAGE / 4) as usize;
+
+/// A window's register page: the published `READ` values at their offsets,
+/// zero elsewhere. One whole 4 KiB page of its own (aligned and sized so),
+/// because the core may map it read-only into the guest: nothing else may
+/// share the frame. Its words are atomics since the guest reads them
+/// without the window's lock.
+#[repr(C, align(4096))]
+#[derive(Debug)]
+pub struct RegisterPage {
+    words: [AtomicU32; PAGE_WORDS],
 }
 
-/// One published register.
+impl RegisterPage {
+    /// All zero.
+    pub const fn new() -> Self {
+        Self {
+            words: [const { AtomicU32::new(0) }; PAGE_WORDS],
+        }
+    }
+
+    /// The word at byte `offset` (4-byte aligned, below [`REGISTER_PAGE`]).
+    fn word(&self, offset: u64) -> Option<&AtomicU32> {
+        self.words.get(usize::try_from(offset / 4).ok()?)
+    }
+
+    /// What a guest load of `size` bytes at `offset` reads from the page.
+    fn read(&self, offset: u64, size: u8) -> Option<u64> {
+        let within = offset % 4;
+        let word = self.word(offset - within)?.load(Ordering::Acquire);
+        Some((u64::from(word) >> (within * 8)) & size_mask(size))
+    }
+
+    fn write(&self, offset: u64, value: u32) {
+        if let Some(word) = self.word(offset) {
+            word.store(value, Ordering::Release);
+        }
+    }
+
+    fn clear(&self) {
+        for word in &self.words {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for RegisterPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which words of the register page hold a published value.
+type ReadBits = [u64; PAGE_WORDS / 64];
+
+/// What a publish asks of the core's stage-2 tables for the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Register {
-    /// Offset in the window, 4-byte aligned.
-    offset: u64,
-    published: Published,
+pub enum PageChange {
+    /// Nothing.
+    None,
+    /// Map the register page read-only at the window.
+    Map,
+    /// Unmap it and invalidate the guest's translations of it everywhere.
+    Unmap,
 }
 
 /// A notification to signal when the next store is queued: its index among
@@ -64,9 +119,16 @@ fn size_mask(size: u8) -> u64 {
 }
 
 /// The published registers and queued stores of one window.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct WindowState {
-    registers: [Option<Register>; MAX_REGISTERS],
+    /// The `READ` values, at their offsets.
+    page: RegisterPage,
+    /// Which words of `page` are published.
+    reads: ReadBits,
+    /// The page is (to be) mapped into the guest: loads read it directly.
+    reads_mapped: bool,
+    /// Offsets (4-byte aligned) whose stores are queued.
+    posted: [Option<u64>; MAX_REGISTERS],
     /// Queued stores as [`PostedWrite`] words, a ring: `len` of them from
     /// `head`.
     queue: [u64; QUEUE_CAPACITY],
@@ -85,7 +147,10 @@ impl WindowState {
     /// Nothing published, nothing queued, nothing armed.
     pub const fn new() -> Self {
         Self {
-            registers: [None; MAX_REGISTERS],
+            page: RegisterPage::new(),
+            reads: [0; PAGE_WORDS / 64],
+            reads_mapped: false,
+            posted: [None; MAX_REGISTERS],
             queue: [0; QUEUE_CAPACITY],
             head: 0,
             len: 0,
@@ -93,10 +158,12 @@ impl WindowState {
         }
     }
 
-    /// Whether any register is published: if not, every access is
-    /// synchronous and nothing needs looking up.
+    /// Whether any register is published (or reads are mapped): if not,
+    /// every access is synchronous and nothing needs looking up.
     pub fn has_registers(&self) -> bool {
-        self.registers.iter().any(Option::is_some)
+        self.reads_mapped
+            || self.reads.iter().any(|&bits| bits != 0)
+            || self.posted.iter().any(Option::is_some)
     }
 
     /// Stores waiting to be drained.
@@ -104,74 +171,133 @@ impl WindowState {
         self.len
     }
 
-    fn register(&self, offset: u64) -> Option<Published> {
-        self.registers
-            .iter()
-            .flatten()
-            .find(|r| r.offset == offset)
-            .map(|r| r.published)
+    /// The register page, for the core to map.
+    pub fn page(&self) -> &RegisterPage {
+        &self.page
+    }
+
+    /// Whether the page is mapped into the guest for its loads.
+    pub fn reads_mapped(&self) -> bool {
+        self.reads_mapped
+    }
+
+    /// The bit of `reads` for the word at `offset`, if in the page.
+    fn read_bit(offset: u64) -> Option<(usize, u64)> {
+        (offset < REGISTER_PAGE).then(|| ((offset / 4 / 64) as usize, 1u64 << (offset / 4 % 64)))
+    }
+
+    fn is_read(&self, offset: u64) -> bool {
+        Self::read_bit(offset)
+            .and_then(|(i, bit)| self.reads.get(i).map(|bits| bits & bit != 0))
+            .unwrap_or(false)
+    }
+
+    fn is_posted(&self, offset: u64) -> bool {
+        self.posted.contains(&Some(offset))
+    }
+
+    /// Forgets whatever is published at `offset`.
+    fn forget(&mut self, offset: u64) {
+        if let Some((i, bit)) = Self::read_bit(offset) {
+            if let Some(bits) = self.reads.get_mut(i) {
+                *bits &= !bit;
+            }
+            self.page.write(offset, 0);
+        }
+        for slot in &mut self.posted {
+            if *slot == Some(offset) {
+                *slot = None;
+            }
+        }
     }
 
     /// `MMIO_PUBLISH` on a window of `window_size` bytes: register at
     /// `offset` becomes `kind` (an `abi::posted_mmio::kind`), with `value`
-    /// for `READ`. Publishing an offset again replaces what it was.
+    /// for `READ`; or, for `MAP_READS`/`TRAP_READS` (offset 0), the register
+    /// page is mapped or unmapped. Publishing an offset again replaces what
+    /// it was. Returns what the core must do to the guest's stage 2.
     pub fn publish(
         &mut self,
         window_size: u64,
         offset: u64,
         kind: u64,
         value: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<PageChange, Error> {
         if !offset.is_multiple_of(4) || offset >= window_size || offset >= OFFSET_LIMIT {
             return Err(Error::InvalidParameter);
         }
-        let published = match kind {
+        match kind {
             kind::NONE => {
-                for slot in &mut self.registers {
-                    if slot.is_some_and(|r| r.offset == offset) {
-                        *slot = None;
-                    }
-                }
-                return Ok(());
+                self.forget(offset);
+                Ok(PageChange::None)
             }
             kind::READ => {
-                Published::Read(u32::try_from(value).map_err(|_| Error::InvalidParameter)?)
+                let value = u32::try_from(value).map_err(|_| Error::InvalidParameter)?;
+                let (i, bit) = Self::read_bit(offset).ok_or(Error::InvalidParameter)?;
+                self.forget(offset);
+                if let Some(bits) = self.reads.get_mut(i) {
+                    *bits |= bit;
+                }
+                self.page.write(offset, value);
+                Ok(PageChange::None)
             }
-            kind::POSTED => Published::Posted,
-            _ => return Err(Error::InvalidParameter),
-        };
-        let register = Register { offset, published };
-        let slot = match self
-            .registers
-            .iter()
-            .position(|r| r.is_some_and(|r| r.offset == offset))
-        {
-            Some(same) => self.registers.get_mut(same),
-            None => self.registers.iter_mut().find(|r| r.is_none()),
-        };
-        *slot.ok_or(Error::WrongState)? = Some(register);
-        Ok(())
+            kind::POSTED => {
+                if !self.is_posted(offset) {
+                    let free = self.posted.iter().position(Option::is_none);
+                    let slot = free.ok_or(Error::WrongState)?;
+                    self.forget(offset);
+                    if let Some(entry) = self.posted.get_mut(slot) {
+                        *entry = Some(offset);
+                    }
+                }
+                Ok(PageChange::None)
+            }
+            kind::MAP_READS | kind::TRAP_READS => {
+                if offset != 0 || window_size != REGISTER_PAGE {
+                    return Err(Error::InvalidParameter);
+                }
+                let map = kind == kind::MAP_READS;
+                if map == self.reads_mapped {
+                    return Ok(PageChange::None);
+                }
+                self.reads_mapped = map;
+                Ok(if map {
+                    PageChange::Map
+                } else {
+                    PageChange::Unmap
+                })
+            }
+            _ => Err(Error::InvalidParameter),
+        }
     }
 
-    /// A guest load of `size` bytes at `offset`: the bytes of a published
-    /// value it reads, zero-extended (the caller extends them as the
-    /// instruction asks), or `None` if the service must answer it (nothing
-    /// published there, 8 bytes, or a load crossing the word).
+    /// The core could not map the page after [`Self::publish`] said
+    /// [`PageChange::Map`]: loads keep trapping.
+    pub fn map_failed(&mut self) {
+        self.reads_mapped = false;
+    }
+
+    /// A guest load of `size` bytes at `offset` that trapped: the bytes of
+    /// a published value it reads, zero-extended (the caller extends them
+    /// as the instruction asks), or `None` if the service must answer it
+    /// (nothing published there, 8 bytes, or a load crossing the word).
+    /// While reads are mapped, every load inside the page reads it, as an
+    /// untrapped one does.
     pub fn load(&self, offset: u64, size: u8) -> Option<u64> {
         let within = offset % 4;
         if !matches!(size, 1 | 2 | 4) || within + u64::from(size) > 4 {
             return None;
         }
-        match self.register(offset - within)? {
-            Published::Read(value) => Some((u64::from(value) >> (within * 8)) & size_mask(size)),
-            Published::Posted => None,
+        if !self.reads_mapped && !self.is_read(offset - within) {
+            return None;
         }
+        self.page.read(offset, size)
     }
 
     /// A guest store of `size` bytes of `value` at `offset` by its vCPU
     /// `vcpu`.
     pub fn store(&mut self, offset: u64, size: u8, value: u64, vcpu: usize) -> Store {
-        if !matches!(size, 1 | 2 | 4) || self.register(offset) != Some(Published::Posted) {
+        if !matches!(size, 1 | 2 | 4) || !self.is_posted(offset) {
             return Store::NotPosted;
         }
         if self.len == QUEUE_CAPACITY {
@@ -213,9 +339,23 @@ impl WindowState {
 
     /// The service stopped: what it published, what was queued for it and
     /// what it armed are gone (a restarted service starts from reset and
-    /// publishes again).
-    pub fn reset(&mut self) {
-        *self = Self::new();
+    /// publishes again). Returns [`PageChange::Unmap`] if the page was
+    /// mapped.
+    pub fn reset(&mut self) -> PageChange {
+        let was_mapped = self.reads_mapped;
+        self.page.clear();
+        self.reads = [0; PAGE_WORDS / 64];
+        self.reads_mapped = false;
+        self.posted = [None; MAX_REGISTERS];
+        self.queue = [0; QUEUE_CAPACITY];
+        self.head = 0;
+        self.len = 0;
+        self.wake = None;
+        if was_mapped {
+            PageChange::Unmap
+        } else {
+            PageChange::None
+        }
     }
 }
 
@@ -284,12 +424,15 @@ mod tests {
             (0x19, kind::READ, 0),         // unaligned
             (WINDOW, kind::READ, 0),       // past the window
             (OFFSET_LIMIT, kind::READ, 0), // past what a write word holds
-            (FR, 3, 0),                    // no such kind
+            (FR, 5, 0),                    // no such kind
             (FR, u64::MAX, 0),             // no such kind
             (FR, kind::READ, 1 << 32),     // not a 32-bit value
+            (FR, kind::MAP_READS, 0),      // page calls take offset 0
+            (FR, kind::TRAP_READS, 0),
+            (REGISTER_PAGE, kind::READ, 0), // past the register page
         ] {
             let big = OFFSET_LIMIT * 2;
-            let size = if offset == OFFSET_LIMIT { big } else { WINDOW };
+            let size = if offset == FR { WINDOW } else { big };
             assert_eq!(
                 w.publish(size, offset, kind_, value),
                 Err(Error::InvalidParameter),
@@ -300,27 +443,104 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_bounded_and_republishing_replaces() {
+    fn posted_entries_are_bounded_reads_are_not_and_republishing_replaces() {
         let mut w = WindowState::new();
         for i in 0..MAX_REGISTERS as u64 {
-            w.publish(WINDOW, 4 * i, kind::READ, i).unwrap();
+            w.publish(WINDOW, 0x100 + 4 * i, kind::POSTED, 0).unwrap();
         }
         assert_eq!(
-            w.publish(WINDOW, 0x100, kind::READ, 0),
+            w.publish(WINDOW, 0x200, kind::POSTED, 0),
             Err(Error::WrongState),
-            "table full"
+            "posted entries full"
         );
-        // An offset already there is replaced in place, even when full.
-        w.publish(WINDOW, 4, kind::READ, 0xAB).unwrap();
-        assert_eq!(w.load(4, 4), Some(0xAB));
-        w.publish(WINDOW, 4, kind::POSTED, 0).unwrap();
-        assert_eq!(w.load(4, 4), None, "a posted register is not readable");
-        // Forgetting frees a slot; forgetting twice is harmless.
-        w.publish(WINDOW, 4, kind::NONE, 0).unwrap();
-        w.publish(WINDOW, 4, kind::NONE, 0).unwrap();
-        assert_eq!(w.store(4, 4, 1, 0), Store::NotPosted);
-        w.publish(WINDOW, 0x100, kind::READ, 7).unwrap();
-        assert_eq!(w.load(0x100, 4), Some(7));
+        // An offset already posted is fine, even when full.
+        assert_eq!(
+            w.publish(WINDOW, 0x100, kind::POSTED, 0),
+            Ok(PageChange::None)
+        );
+        // Every word of the page can hold a value.
+        for offset in (0..REGISTER_PAGE)
+            .step_by(4)
+            .filter(|o| !(0x100..0x120).contains(o))
+        {
+            w.publish(WINDOW, offset, kind::READ, offset ^ 0x5A5A)
+                .unwrap();
+        }
+        assert_eq!(w.load(0xFFC, 4), Some(0xFFC ^ 0x5A5A));
+        // READ replaces POSTED and frees its entry; POSTED replaces READ.
+        w.publish(WINDOW, 0x104, kind::READ, 0xAB).unwrap();
+        assert_eq!(w.load(0x104, 4), Some(0xAB));
+        assert_eq!(w.store(0x104, 4, 1, 0), Store::NotPosted);
+        w.publish(WINDOW, 0x200, kind::POSTED, 0).unwrap();
+        assert_eq!(w.load(0x200, 4), None, "a posted register is not readable");
+        // Forgetting; forgetting twice is harmless.
+        w.publish(WINDOW, 0x104, kind::NONE, 0).unwrap();
+        w.publish(WINDOW, 0x104, kind::NONE, 0).unwrap();
+        assert_eq!(w.load(0x104, 4), None);
+        assert_eq!(w.store(0x104, 4, 1, 0), Store::NotPosted);
+    }
+
+    #[test]
+    fn mapped_reads_serve_every_load_of_the_page() {
+        let mut w = uart();
+        assert!(!w.reads_mapped());
+        // Only a window of exactly one page can be mapped.
+        assert_eq!(
+            w.publish(2 * WINDOW, 0, kind::MAP_READS, 0),
+            Err(Error::InvalidParameter)
+        );
+        assert_eq!(
+            w.publish(WINDOW, 0, kind::MAP_READS, 0),
+            Ok(PageChange::Map)
+        );
+        assert_eq!(
+            w.publish(WINDOW, 0, kind::MAP_READS, 0),
+            Ok(PageChange::None)
+        );
+        assert!(w.reads_mapped() && w.has_registers());
+        // A load that still traps (before the guest sees the mapping) reads
+        // what the page holds: the value, or zero where nothing is published.
+        assert_eq!(w.load(FR, 4), Some(0x97));
+        assert_eq!(w.load(0x30, 2), Some(0));
+        assert_eq!(w.load(DR, 4), Some(0));
+        assert_eq!(w.load(FR, 8), None, "not a load the page serves alone");
+        // Republishing changes the page in place.
+        w.publish(WINDOW, FR, kind::READ, 0x90).unwrap();
+        assert_eq!(w.load(FR, 1), Some(0x90));
+        // Stores still go by the posted entries.
+        assert_eq!(w.store(DR, 1, 0x41, 0), Store::Queued { wake: None });
+        assert_eq!(w.store(FR, 4, 0, 0), Store::NotPosted);
+        assert_eq!(
+            w.publish(WINDOW, 0, kind::TRAP_READS, 0),
+            Ok(PageChange::Unmap)
+        );
+        assert_eq!(
+            w.publish(WINDOW, 0, kind::TRAP_READS, 0),
+            Ok(PageChange::None)
+        );
+        assert_eq!(
+            w.load(0x30, 4),
+            None,
+            "unpublished loads trap to the service again"
+        );
+        assert_eq!(w.load(FR, 4), Some(0x90));
+        // A failed mapping leaves the window trapping.
+        w.publish(WINDOW, 0, kind::MAP_READS, 0).unwrap();
+        w.map_failed();
+        assert!(!w.reads_mapped());
+        assert_eq!(w.load(0x30, 4), None);
+    }
+
+    #[test]
+    fn the_register_page_is_a_frame_of_its_own() {
+        assert_eq!(core::mem::size_of::<RegisterPage>() as u64, REGISTER_PAGE);
+        assert_eq!(core::mem::align_of::<RegisterPage>() as u64, REGISTER_PAGE);
+        let w = Box::new(uart());
+        let at = core::ptr::from_ref(w.page()) as usize;
+        assert_eq!(at % REGISTER_PAGE as usize, 0);
+        // Little-endian bytes, as the guest's loads see them.
+        w.page().write(0x40, 0x1122_3344);
+        assert_eq!(w.page().read(0x41, 2), Some(0x2233));
     }
 
     #[test]
@@ -445,8 +665,12 @@ mod tests {
         w.store(DR, 1, 1, 0);
         w.drain(Some(WAKE));
         w.store(DR, 1, 2, 0);
-        w.reset();
+        assert_eq!(w.reset(), PageChange::None);
+        w.publish(WINDOW, FR, kind::READ, 0x97).unwrap();
+        w.publish(WINDOW, 0, kind::MAP_READS, 0).unwrap();
+        assert_eq!(w.reset(), PageChange::Unmap);
         assert!(!w.has_registers());
+        assert_eq!(w.page().read(FR, 4), Some(0), "the page is cleared");
         assert_eq!(w.queued(), 0);
         assert_eq!(w.load(FR, 4), None);
         w.publish(WINDOW, DR, kind::POSTED, 0).unwrap();

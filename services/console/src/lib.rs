@@ -44,12 +44,14 @@
 //! zero with the line low. Any other message is answered with word 0 =
 //! `abi::Error::NotSupported` as an x0-style code.
 //!
-//! Most accesses never get here: the console publishes each guest's UARTFR
-//! to the core, which answers the guest's flag polls itself, and — with an
-//! input vCPU — declares UARTDR posted, so the core queues transmitted
-//! bytes; they are drained before any synchronous access of that guest and
-//! by the input vCPU ([`posted_uart`]). The console says so at start:
-//! `[console] posted MMIO: UARTFR published, UARTDR posted for N guest(s)`.
+//! Most accesses never get here: the console publishes each guest's
+//! readable registers to the core, which maps them read-only into the guest
+//! while no load has a side effect (so flag polls do not even trap) and
+//! answers loads of them itself otherwise, and — with an input vCPU —
+//! declares UARTDR posted, so the core queues transmitted bytes; they are
+//! drained before any synchronous access of that guest and by the input
+//! vCPU ([`posted_uart`]). The console says so at start: `[console] posted
+//! MMIO: registers published, reads mapped, UARTDR posted for N guest(s)`.
 //!
 //! # Output
 //!

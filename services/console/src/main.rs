@@ -235,11 +235,12 @@ fn window(settings: &Settings<'_>, device: &GuestDevice<'_>) -> DeviceWindow {
     }
 }
 
-/// Publishes every guest's UARTFR to the core and, with [`posts_data`],
-/// declares its UARTDR posted (`console::posted_uart`).
+/// Publishes every guest's UART registers to the core, maps them for its
+/// loads and, with [`posts_data`], declares its UARTDR posted
+/// (`console::posted_uart`).
 fn publish_uarts(settings: &Settings<'static>) {
     let post_data = posts_data(settings);
-    let mut published = 0;
+    let (mut published, mut mapped) = (0, 0);
     for (index, device) in settings.guests.iter().enumerate() {
         let Some(guest) = GUESTS.get(index) else {
             continue;
@@ -247,7 +248,10 @@ fn publish_uarts(settings: &Settings<'static>) {
         let mut guest = guest.lock();
         let Guest { console, posted } = &mut *guest;
         match posted.start(console, &Core, window(settings, device), post_data) {
-            Ok(()) => published += 1,
+            Ok(()) => {
+                published += 1;
+                mapped += usize::from(posted.reads_mapped());
+            }
             Err(error) => say(format_args!(
                 "cannot publish the UART of \"{}\" ({error:?}); all its accesses come here",
                 device.name
@@ -256,7 +260,12 @@ fn publish_uarts(settings: &Settings<'static>) {
     }
     if published > 0 {
         say(format_args!(
-            "posted MMIO: UARTFR published{} for {published} guest(s)",
+            "posted MMIO: registers published{}{} for {published} guest(s)",
+            if mapped == published {
+                ", reads mapped"
+            } else {
+                ""
+            },
             if post_data { ", UARTDR posted" } else { "" }
         ));
     }

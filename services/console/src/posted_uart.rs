@@ -1,16 +1,25 @@
 //! Posted MMIO for a guest's emulated PL011 (`abi::posted_mmio`): the
-//! console publishes UARTFR, so the core answers the guest's flag polls
-//! itself, and — when a vCPU of the console waits for input and can be
-//! woken — declares UARTDR posted, so the core queues the guest's
+//! console publishes every register a load can read ([`READABLE`]) and has
+//! the core map them, as the window's register page, read-only into the
+//! guest whenever no load has a side effect — so the guest's flag polls do
+//! not even trap — and, when a vCPU of the console waits for input and can
+//! be woken, declares UARTDR posted, so the core queues the guest's
 //! transmitted bytes and the guest goes on without a switch to the console.
-//! A character of output then costs the guest no switch at all.
+//! A character of output then costs the guest one trap, answered in the
+//! core.
 //!
-//! - UARTFR is published with the model's value at start and again
-//!   whenever it changes (input arriving, a received byte read, the FIFO
-//!   switched on or off). Transmission is instantaneous in the model, so the
-//!   value never depends on bytes still queued — except in loopback
-//!   (CR.LBE), where a transmitted byte lands in the receive FIFO: while
-//!   loopback is on, UARTDR is not posted.
+//! - The registers are published with the model's values at start and again
+//!   whenever one changes (a synchronous access, input arriving, the queue
+//!   drained). Transmission is instantaneous in the model, so no value ever
+//!   depends on bytes still queued — except in loopback (CR.LBE), where a
+//!   transmitted byte lands in the receive FIFO: while loopback is on,
+//!   UARTDR is not posted.
+//! - Reads are mapped only while the receive FIFO is empty and loopback is
+//!   off: a load of UARTDR then has nothing to take, and reads zero, as the
+//!   page does. Input arriving unmaps them before the guest is told, so it
+//!   reads the byte from the model; reading the last byte maps them again.
+//!   While unmapped, the core still answers loads of published registers
+//!   itself.
 //! - Queued bytes go through the model exactly as synchronous stores do
 //!   (line assembly, the log, the interrupt status). They are drained before
 //!   any synchronous access of the same guest is handled, so they happen
@@ -20,7 +29,7 @@
 //!   in the order the guest stored them.
 
 use crate::guest::GuestConsole;
-use crate::pl011_model::offset;
+use crate::pl011_model::{offset, READABLE};
 use crate::terminal::GuestOutput;
 use abi::Error;
 use bulkhead_runtime::ipc::{Hypervisor, Notification};
@@ -55,8 +64,13 @@ pub struct PostedUart {
     post_data: bool,
     /// UARTDR is posted now.
     data_posted: bool,
-    /// The UARTFR value the core answers with.
-    flags: Option<u32>,
+    /// The values the core holds for [`READABLE`], in that order.
+    published: [Option<u32>; READABLE.len()],
+    /// The register page is to be mapped whenever the model allows (the
+    /// core refused it once: not again).
+    map_reads: bool,
+    /// It is mapped now.
+    reads_mapped: bool,
 }
 
 impl PostedUart {
@@ -66,7 +80,9 @@ impl PostedUart {
             window: None,
             post_data: false,
             data_posted: false,
-            flags: None,
+            published: [None; READABLE.len()],
+            map_reads: false,
+            reads_mapped: false,
         }
     }
 
@@ -76,9 +92,15 @@ impl PostedUart {
         self.window.is_some() && self.post_data
     }
 
-    /// Publishes UARTFR for `uart`'s guest behind `window` and, with
-    /// `post_data`, declares UARTDR posted. On an error nothing is left
-    /// published (the guest's accesses all stay synchronous).
+    /// Whether the guest's loads read the mapped register page now.
+    pub fn reads_mapped(&self) -> bool {
+        self.reads_mapped
+    }
+
+    /// Publishes the registers of `uart`'s guest behind `window`, maps them
+    /// for its loads and, with `post_data`, declares UARTDR posted. On an
+    /// error nothing is left published (the guest's accesses all stay
+    /// synchronous).
     pub fn start(
         &mut self,
         uart: &GuestConsole,
@@ -89,12 +111,13 @@ impl PostedUart {
         *self = Self {
             window: Some(window),
             post_data,
-            data_posted: false,
-            flags: None,
+            map_reads: true,
+            ..Self::new()
         };
         let published = self.republish(uart, hv);
         if published.is_err() {
-            for register in [offset::FR, offset::DR] {
+            let _ = window.map_reads_on(hv, false);
+            for register in READABLE.into_iter().chain([offset::DR]) {
                 let _ = window.publish_on(hv, register, Register::Forget);
             }
             *self = Self::new();
@@ -102,13 +125,23 @@ impl PostedUart {
         published
     }
 
-    /// Brings what the core has in line with the model: UARTFR's value if
-    /// it changed, and UARTDR posted unless loopback is on.
+    /// Brings what the core has in line with the model: every readable
+    /// register's value that changed, UARTDR posted unless loopback is on,
+    /// and the register page mapped exactly while no load has a side effect
+    /// (unmapped before the values change, mapped after). A refused mapping
+    /// is not an error and is not tried again: the guest's loads trap, and
+    /// the core answers them from the same values.
     pub fn republish(&mut self, uart: &GuestConsole, hv: &impl Hypervisor) -> Result<(), Error> {
         let Some(window) = self.window else {
             return Ok(());
         };
-        let post = self.post_data && !uart.uart().loopback();
+        let model = uart.uart();
+        let mappable = self.map_reads && model.rx_level() == 0 && !model.loopback();
+        if self.reads_mapped && !mappable {
+            window.map_reads_on(hv, false)?;
+            self.reads_mapped = false;
+        }
+        let post = self.post_data && !model.loopback();
         if post != self.data_posted {
             let register = if post {
                 Register::Posted
@@ -118,10 +151,18 @@ impl PostedUart {
             window.publish_on(hv, offset::DR, register)?;
             self.data_posted = post;
         }
-        let flags = uart.uart().flags();
-        if self.flags != Some(flags) {
-            window.publish_on(hv, offset::FR, Register::Read(flags))?;
-            self.flags = Some(flags);
+        for (held, register) in self.published.iter_mut().zip(READABLE) {
+            let value = model.peek(register);
+            if *held != Some(value) {
+                window.publish_on(hv, register, Register::Read(value))?;
+                *held = Some(value);
+            }
+        }
+        if mappable && !self.reads_mapped {
+            // Refused (a window the core cannot map, say): loads keep
+            // trapping and the core answers them from the same values.
+            self.reads_mapped = window.map_reads_on(hv, true).is_ok();
+            self.map_reads = self.reads_mapped;
         }
         Ok(())
     }
@@ -192,6 +233,8 @@ mod tests {
         signalled: Cell<u64>,
         refuse: Cell<Option<Error>>,
         calls: Cell<usize>,
+        /// The window is two pages: the core refuses to map its reads.
+        two_pages: Cell<bool>,
     }
 
     impl Hypervisor for FakeCore {
@@ -204,8 +247,8 @@ mod tests {
             }
             let mut window = self.window.borrow_mut();
             match function {
-                MMIO_PUBLISH => match window.publish(0x1000, a3, a4, a5) {
-                    Ok(()) => [0; 7],
+                MMIO_PUBLISH => match window.publish(self.window_size(), a3, a4, a5) {
+                    Ok(_) => [0; 7],
                     Err(e) => [e.code() as u64, 0, 0, 0, 0, 0, 0],
                 },
                 MMIO_DRAIN => {
@@ -223,6 +266,18 @@ mod tests {
     }
 
     impl FakeCore {
+        fn window_size(&self) -> u64 {
+            if self.two_pages.get() {
+                0x2000
+            } else {
+                0x1000
+            }
+        }
+
+        fn mapped(&self) -> bool {
+            self.window.borrow().reads_mapped()
+        }
+
         /// A guest store as the core takes it: queued (true) or for the
         /// service to answer synchronously (false).
         fn guest_store(&self, offset: u64, size: u8, value: u64) -> bool {
@@ -458,6 +513,97 @@ mod tests {
             .unwrap();
         assert_eq!(d, Drain::default());
         assert_eq!(core.calls.get(), calls);
+    }
+
+    /// Every word of the window as the guest's loads read it from the core
+    /// equals what the model answers, without consuming anything.
+    fn page_matches_model(core: &FakeCore, uart: &GuestConsole) {
+        for register in (0..0x1000).step_by(4) {
+            assert_eq!(
+                core.guest_load(register, 4),
+                Some(u64::from(uart.uart().peek(register))),
+                "offset {register:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_are_mapped_exactly_while_no_load_has_a_side_effect() {
+        let (core, mut uart, mut posted) = started(true);
+        assert!(posted.reads_mapped() && core.mapped());
+        page_matches_model(&core, &uart);
+        let ignore = |_: GuestOutput<'_>| {};
+        // A synchronous store changes registers: republished in place.
+        uart.access(
+            &store(offset::IMSC, u64::from(int::RX | int::RT)),
+            false,
+            ignore,
+        );
+        uart.access(
+            &store(offset::CR, u64::from(cr::UARTEN | cr::TXE | cr::RXE)),
+            false,
+            ignore,
+        );
+        posted.republish(&uart, &core).unwrap();
+        assert!(core.mapped());
+        page_matches_model(&core, &uart);
+        // Input: a load of UARTDR must take it, so loads trap again, and
+        // the published values still follow the model.
+        uart.receive(b"ab");
+        posted.republish(&uart, &core).unwrap();
+        assert!(!posted.reads_mapped() && !core.mapped());
+        assert_eq!(
+            core.guest_load(offset::DR, 4),
+            None,
+            "DR goes to the console"
+        );
+        assert_eq!(
+            core.guest_load(offset::FR, 4)
+                .map(|f| f & u64::from(fr::RXFE)),
+            Some(0)
+        );
+        // Reading the bytes empties the FIFO: mapped again.
+        for byte in *b"ab" {
+            let [got, ..] = uart.access(&load(offset::DR), false, ignore);
+            assert_eq!(got, u64::from(byte));
+            posted.republish(&uart, &core).unwrap();
+        }
+        assert!(core.mapped());
+        page_matches_model(&core, &uart);
+        // Loopback: unmapped (and UARTDR not posted) until it is off.
+        uart.access(
+            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
+            false,
+            ignore,
+        );
+        posted.republish(&uart, &core).unwrap();
+        assert!(!core.mapped());
+        uart.access(&store(offset::CR, u64::from(cr::UARTEN)), false, ignore);
+        posted.republish(&uart, &core).unwrap();
+        assert!(core.mapped());
+        page_matches_model(&core, &uart);
+        // Unchanged: no call at all.
+        let calls = core.calls.get();
+        posted.republish(&uart, &core).unwrap();
+        assert_eq!(core.calls.get(), calls);
+    }
+
+    #[test]
+    fn a_refused_mapping_leaves_loads_trapping_and_is_not_retried() {
+        let core = FakeCore::default();
+        core.two_pages.set(true);
+        let uart = GuestConsole::new();
+        let mut posted = PostedUart::new();
+        posted.start(&uart, &core, WINDOW, true).unwrap();
+        assert!(posted.posts_data() && !posted.reads_mapped() && !core.mapped());
+        // The core still answers published registers; others are the
+        // console's.
+        let idle = u64::from(fr::CTS | fr::DSR | fr::DCD | fr::TXFE | fr::RXFE);
+        assert_eq!(core.guest_load(offset::FR, 4), Some(idle));
+        assert_eq!(core.guest_load(offset::DR, 4), None);
+        let calls = core.calls.get();
+        posted.republish(&uart, &core).unwrap();
+        assert_eq!(core.calls.get(), calls, "not tried again");
     }
 
     #[test]

@@ -54,6 +54,32 @@ impl DeviceWindow {
             Register::Posted => (kind::POSTED, 0),
             Register::Forget => (kind::NONE, 0),
         };
+        self.publish_kind_on(hv, offset, kind, value)
+    }
+
+    /// `MMIO_PUBLISH` with `MAP_READS` (`map`) or `TRAP_READS`: the core
+    /// maps the window's register page — every `Read` value published, zero
+    /// elsewhere — read-only into the guest, so its loads stop trapping; or
+    /// unmaps it, after which every load traps again. While mapped, every
+    /// register the guest may read must be published and no load may need
+    /// a side effect. `InvalidParameter`: the window is not exactly one
+    /// page, or the page cannot be mapped at its address.
+    pub fn map_reads_on(&self, hv: &impl Hypervisor, map: bool) -> Result<(), Error> {
+        let kind = if map {
+            kind::MAP_READS
+        } else {
+            kind::TRAP_READS
+        };
+        self.publish_kind_on(hv, 0, kind, 0)
+    }
+
+    fn publish_kind_on(
+        &self,
+        hv: &impl Hypervisor,
+        offset: u64,
+        kind: u64,
+        value: u64,
+    ) -> Result<(), Error> {
         let args = [
             u64::from(self.endpoint.0),
             self.badge,
@@ -113,12 +139,16 @@ mod tests {
         UART.publish_on(&core, 0x18, Register::Read(0x97)).unwrap();
         UART.publish_on(&core, 0, Register::Posted).unwrap();
         UART.publish_on(&core, 0x18, Register::Forget).unwrap();
+        UART.map_reads_on(&core, true).unwrap();
+        UART.map_reads_on(&core, false).unwrap();
         assert_eq!(
             *core.calls.borrow(),
             vec![
                 (ids::MMIO_PUBLISH, [2, 0x100, 0x18, kind::READ, 0x97, 0]),
                 (ids::MMIO_PUBLISH, [2, 0x100, 0, kind::POSTED, 0, 0]),
                 (ids::MMIO_PUBLISH, [2, 0x100, 0x18, kind::NONE, 0, 0]),
+                (ids::MMIO_PUBLISH, [2, 0x100, 0, kind::MAP_READS, 0, 0]),
+                (ids::MMIO_PUBLISH, [2, 0x100, 0, kind::TRAP_READS, 0, 0]),
             ]
         );
     }
