@@ -214,7 +214,7 @@ extern "C" fn rust_primary_main(dtb: usize, el: u64) -> ! {
     let bytes: &'static [u8] = unsafe {
         core::slice::from_raw_parts(layout.end as *const u8, (marker_at - layout.end) as usize)
     };
-    let manifest = match Manifest::parse_with_crc(bytes, crate::arch::crc32::update) {
+    let manifest = match Manifest::parse(bytes) {
         Ok(m) => m,
         Err(e) => stop_boot(format_args!("{e}")),
     };

@@ -11,7 +11,7 @@ const MANIFEST_HEADER_LEN: usize = kernel_core::manifest::HEADER_LEN;
 pub const TRUNCATED_BYTES: usize = 64 << 10;
 
 /// Inverts one byte in the middle of the manifest, past its header: the
-/// header still parses, the CRC-32 no longer matches.
+/// header still parses, the XXH64 checksum no longer matches.
 pub fn flip_manifest_byte(image: &mut SystemImage) {
     let layout: ImageLayout = image.layout;
     let body = layout.manifest_len.saturating_sub(MANIFEST_HEADER_LEN);

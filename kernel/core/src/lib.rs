@@ -9,7 +9,6 @@ extern crate alloc;
 
 pub mod captable;
 pub mod cpu_boot;
-pub mod crc32;
 pub mod esr;
 pub mod ipc;
 pub mod manifest;
@@ -21,6 +20,7 @@ pub mod sched;
 pub mod scrub;
 pub mod sysregs;
 pub mod vgic;
+pub mod xxh64;
 
 /// Most physical CPUs the core drives.
 pub const MAX_CPUS: usize = 8;

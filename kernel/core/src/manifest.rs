@@ -4,7 +4,7 @@
 //! Layout (all integers little-endian, offsets from the manifest's first byte):
 //!
 //! ```text
-//! header          96 bytes   magic "BULKHEAD", version, lengths, CRC-32, counts
+//! header          96 bytes   magic "BULKHEAD", version, lengths, XXH64, counts
 //! partitions     144 bytes each
 //! vcpus           16 bytes each
 //! regions         32 bytes each
@@ -18,8 +18,8 @@
 //!             aligned; identical blobs are stored once
 //! ```
 //!
-//! The CRC-32 covers the whole manifest (`total_len` bytes) with the checksum
-//! field read as zero. [`Manifest::parse`] checks every length and offset before
+//! The checksum is XXH64 with seed 0 ([`crate::xxh64`]) of the whole manifest
+//! (`total_len` bytes) with the checksum field read as zero. [`Manifest::parse`] checks every length and offset before
 //! anything reads through it, so a corrupt or truncated image is refused with a
 //! message, never a fault.
 
@@ -27,12 +27,12 @@ use core::fmt;
 
 pub use abi::ipc::ObjectKind;
 
-use crate::crc32;
+use crate::xxh64::Xxh64;
 
 /// The first eight bytes of every manifest.
 pub const MAGIC: [u8; 8] = *b"BULKHEAD";
 /// The manifest version this core reads and the tools write.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 96;
 /// Size of one partition record.
@@ -93,8 +93,35 @@ pub const CORE_RESERVED_BYTES: u64 = 16 << 20;
 /// where the file ends; if these bytes are not there, the file was cut short.
 pub const END_MARKER: [u8; 16] = *b"BULKHEAD-IMG-END";
 
-/// Offset of the `checksum` field in the header.
-const CHECKSUM_OFFSET: usize = 24;
+/// Byte offsets of the header's fields. Version 4 widened the checksum to 64
+/// bits, moving everything after it by four bytes; 80..96 are zero.
+mod header {
+    /// u32: [`super::VERSION`].
+    pub const VERSION: usize = 8;
+    /// u32: [`super::HEADER_LEN`].
+    pub const HEADER_LEN: usize = 12;
+    /// u64: bytes in the manifest, blobs included.
+    pub const TOTAL_LEN: usize = 16;
+    /// u64: XXH64 of the manifest with this field read as zero.
+    pub const CHECKSUM: usize = 24;
+    /// u32: [`super::Board`].
+    pub const BOARD: usize = 32;
+    /// u32 counts of the tables' records.
+    pub const PARTITIONS: usize = 36;
+    pub const VCPUS: usize = 40;
+    pub const REGIONS: usize = 44;
+    /// u32: bytes in the string table.
+    pub const STRINGS_LEN: usize = 48;
+    pub const ENDPOINTS: usize = 52;
+    pub const NOTIFICATIONS: usize = 56;
+    pub const CAPS: usize = 60;
+    pub const DEVICES: usize = 64;
+    /// u32 partition index, or [`super::NO_INDEX`].
+    pub const SUPERVISOR: usize = 68;
+    /// u32 notification index, or [`super::NO_INDEX`].
+    pub const FAULT_NOTIFICATION: usize = 72;
+    pub const INTERRUPTS: usize = 76;
+}
 
 /// Which board the image was built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,7 +371,7 @@ pub enum ManifestError {
     /// The manifest claims more bytes than the image holds.
     Truncated { expected: u64, available: usize },
     /// The stored checksum does not match the contents.
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch { stored: u64, computed: u64 },
     /// Unknown board number.
     UnknownBoard { found: u32 },
     /// A count exceeds what the core supports.
@@ -393,7 +420,7 @@ impl fmt::Display for ManifestError {
             ),
             Self::ChecksumMismatch { stored, computed } => write!(
                 f,
-                "manifest checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the image is corrupt"
+                "manifest checksum mismatch (stored {stored:#018x}, computed {computed:#018x}): the image is corrupt"
             ),
             Self::UnknownBoard { found } => write!(f, "manifest names unknown board {found}"),
             Self::TooMany { what, count, max } => {
@@ -470,32 +497,21 @@ impl<'a> Manifest<'a> {
     /// past its end). Every record is checked here, so the accessors cannot
     /// fail afterwards.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ManifestError> {
-        Self::parse_with_crc(bytes, crc32::update)
-    }
-
-    /// As [`Self::parse`], folding the checksum with `crc_update` (same
-    /// contract as [`crc32::update`]): the core passes one that uses the
-    /// CPU's CRC32 instructions, since a manifest carrying Linux is tens of
-    /// MiB and is checked at every boot.
-    pub fn parse_with_crc(
-        bytes: &'a [u8],
-        crc_update: fn(u32, &[u8]) -> u32,
-    ) -> Result<Self, ManifestError> {
         if bytes.len() < HEADER_LEN {
             return Err(ManifestError::TooShort { len: bytes.len() });
         }
         if bytes[..8] != MAGIC {
             return Err(ManifestError::BadMagic);
         }
-        let version = read_u32(bytes, 8);
+        let version = read_u32(bytes, header::VERSION);
         if version != VERSION {
             return Err(ManifestError::UnsupportedVersion { found: version });
         }
-        let header_len = read_u32(bytes, 12);
+        let header_len = read_u32(bytes, header::HEADER_LEN);
         if header_len as usize != HEADER_LEN {
             return Err(ManifestError::BadHeaderLength { found: header_len });
         }
-        let total_len = read_u64(bytes, 16);
+        let total_len = read_u64(bytes, header::TOTAL_LEN);
         let total = usize::try_from(total_len)
             .ok()
             .filter(|&t| t >= HEADER_LEN && t <= bytes.len())
@@ -504,12 +520,12 @@ impl<'a> Manifest<'a> {
                 available: bytes.len(),
             })?;
         let bytes = &bytes[..total];
-        let stored = read_u32(bytes, CHECKSUM_OFFSET);
-        let computed = checksum_with(bytes, crc_update);
+        let stored = read_u64(bytes, header::CHECKSUM);
+        let computed = checksum(bytes);
         if stored != computed {
             return Err(ManifestError::ChecksumMismatch { stored, computed });
         }
-        let board_raw = read_u32(bytes, 28);
+        let board_raw = read_u32(bytes, header::BOARD);
         let board =
             Board::from_u32(board_raw).ok_or(ManifestError::UnknownBoard { found: board_raw })?;
         let count = |off: usize, what: &'static str, max: usize| {
@@ -524,15 +540,19 @@ impl<'a> Manifest<'a> {
                 Ok(c as usize)
             }
         };
-        let partition_count = count(32, "partitions", MAX_PARTITIONS)?;
-        let vcpu_count = count(36, "vCPUs", MAX_VCPUS)?;
-        let region_count = count(40, "memory regions", MAX_REGIONS)?;
-        let strings_len = read_u32(bytes, 44) as usize;
-        let endpoint_count = count(48, "endpoints", MAX_ENDPOINTS)?;
-        let notification_count = count(52, "notifications", MAX_NOTIFICATIONS)?;
-        let cap_count = count(56, "capabilities", MAX_CAPS)?;
-        let device_count = count(60, "emulated devices", MAX_DEVICES)?;
-        let interrupt_count = count(72, "passed-through interrupts", MAX_PASSTHROUGH_IRQS)?;
+        let partition_count = count(header::PARTITIONS, "partitions", MAX_PARTITIONS)?;
+        let vcpu_count = count(header::VCPUS, "vCPUs", MAX_VCPUS)?;
+        let region_count = count(header::REGIONS, "memory regions", MAX_REGIONS)?;
+        let strings_len = read_u32(bytes, header::STRINGS_LEN) as usize;
+        let endpoint_count = count(header::ENDPOINTS, "endpoints", MAX_ENDPOINTS)?;
+        let notification_count = count(header::NOTIFICATIONS, "notifications", MAX_NOTIFICATIONS)?;
+        let cap_count = count(header::CAPS, "capabilities", MAX_CAPS)?;
+        let device_count = count(header::DEVICES, "emulated devices", MAX_DEVICES)?;
+        let interrupt_count = count(
+            header::INTERRUPTS,
+            "passed-through interrupts",
+            MAX_PASSTHROUGH_IRQS,
+        )?;
         let m = Self {
             bytes,
             board,
@@ -544,8 +564,8 @@ impl<'a> Manifest<'a> {
             cap_count,
             device_count,
             interrupt_count,
-            supervisor: optional_index(read_u32(bytes, 64)),
-            fault_notification: optional_index(read_u32(bytes, 68)),
+            supervisor: optional_index(read_u32(bytes, header::SUPERVISOR)),
+            fault_notification: optional_index(read_u32(bytes, header::FAULT_NOTIFICATION)),
         };
         if m.strings_offset() + strings_len > total {
             return Err(ManifestError::TableOutOfBounds { what: "string" });
@@ -1035,11 +1055,16 @@ impl<'a> Manifest<'a> {
     }
 }
 
-/// CRC-32 of a manifest with its checksum field taken as zero, folded by `update`.
-fn checksum_with(bytes: &[u8], update: fn(u32, &[u8]) -> u32) -> u32 {
-    let state = update(!0, &bytes[..CHECKSUM_OFFSET]);
-    let state = update(state, &[0; 4]);
-    !update(state, &bytes[CHECKSUM_OFFSET + 4..])
+/// XXH64 (seed 0) of a manifest with its checksum field read as zero. The
+/// field ends a stripe, so everything after it is read as aligned lanes
+/// straight from the image (the manifest is page aligned).
+fn checksum(bytes: &[u8]) -> u64 {
+    let field_end = header::CHECKSUM + 8;
+    let mut hasher = Xxh64::new(0);
+    hasher.update(bytes.get(..header::CHECKSUM).unwrap_or(&[]));
+    hasher.update(&[0; 8]);
+    hasher.update(bytes.get(field_end..).unwrap_or(&[]));
+    hasher.finish()
 }
 
 /// Builds manifests on the host (the config tool and tests).
@@ -1182,21 +1207,33 @@ pub mod build {
         }
 
         out[..8].copy_from_slice(&MAGIC);
-        put32(&mut out, 8, VERSION);
-        put32(&mut out, 12, HEADER_LEN as u32);
-        put64(&mut out, 16, total as u64);
-        put32(&mut out, 28, system.board as u32);
-        put32(&mut out, 32, partitions.len() as u32);
-        put32(&mut out, 36, vcpu_count as u32);
-        put32(&mut out, 40, region_count as u32);
-        put32(&mut out, 44, strings_len as u32);
-        put32(&mut out, 48, system.endpoints.len() as u32);
-        put32(&mut out, 52, system.notifications.len() as u32);
-        put32(&mut out, 56, cap_count as u32);
-        put32(&mut out, 60, device_count as u32);
-        put32(&mut out, 64, system.supervisor.unwrap_or(NO_INDEX));
-        put32(&mut out, 68, system.fault_notification.unwrap_or(NO_INDEX));
-        put32(&mut out, 72, interrupt_count as u32);
+        put32(&mut out, header::VERSION, VERSION);
+        put32(&mut out, header::HEADER_LEN, HEADER_LEN as u32);
+        put64(&mut out, header::TOTAL_LEN, total as u64);
+        put32(&mut out, header::BOARD, system.board as u32);
+        put32(&mut out, header::PARTITIONS, partitions.len() as u32);
+        put32(&mut out, header::VCPUS, vcpu_count as u32);
+        put32(&mut out, header::REGIONS, region_count as u32);
+        put32(&mut out, header::STRINGS_LEN, strings_len as u32);
+        put32(&mut out, header::ENDPOINTS, system.endpoints.len() as u32);
+        put32(
+            &mut out,
+            header::NOTIFICATIONS,
+            system.notifications.len() as u32,
+        );
+        put32(&mut out, header::CAPS, cap_count as u32);
+        put32(&mut out, header::DEVICES, device_count as u32);
+        put32(
+            &mut out,
+            header::SUPERVISOR,
+            system.supervisor.unwrap_or(NO_INDEX),
+        );
+        put32(
+            &mut out,
+            header::FAULT_NOTIFICATION,
+            system.fault_notification.unwrap_or(NO_INDEX),
+        );
+        put32(&mut out, header::INTERRUPTS, interrupt_count as u32);
         out[strings_off..strings_off + strings_len].copy_from_slice(&strings);
 
         for (i, e) in system.endpoints.iter().enumerate() {
@@ -1282,8 +1319,8 @@ pub mod build {
                 device_index += 1;
             }
         }
-        let sum = checksum_with(&out, crc32::update);
-        out[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&sum.to_le_bytes());
+        let sum = checksum(&out);
+        put64(&mut out, header::CHECKSUM, sum);
         out
     }
 }
@@ -1616,6 +1653,28 @@ mod tests {
         let err = Manifest::parse(&bad).unwrap_err();
         assert!(matches!(err, ManifestError::ChecksumMismatch { .. }));
         assert!(err.to_string().contains("the image is corrupt"));
+    }
+
+    #[test]
+    fn checksum_is_xxh64_of_the_manifest_with_the_field_zeroed() {
+        let bytes = sample();
+        let mut zeroed = bytes.clone();
+        zeroed[24..32].fill(0);
+        let stored = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
+        assert_eq!(stored, crate::xxh64::xxh64(&zeroed, 0));
+        assert_ne!(stored, 0);
+    }
+
+    #[test]
+    fn a_checksum_mismatch_names_both_sums() {
+        let err = ManifestError::ChecksumMismatch {
+            stored: 0x0123_4567_89AB_CDEF,
+            computed: 1,
+        };
+        assert_eq!(
+            err.to_string(),
+            "manifest checksum mismatch (stored 0x0123456789abcdef, computed 0x0000000000000001): the image is corrupt"
+        );
     }
 
     #[test]

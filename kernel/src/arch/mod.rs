@@ -8,7 +8,6 @@ pub mod cache;
 // `#[macro_use]`: `el1_asm!` is also the EL1 switch of `ipc_fast`.
 #[macro_use]
 pub mod context;
-pub mod crc32;
 pub mod firmware;
 pub mod ipc_fast;
 pub mod percpu;
