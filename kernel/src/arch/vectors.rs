@@ -176,7 +176,8 @@ global_asm!(
     cmp     w0, w7
     b.eq    ipc_reply_recv_fast
     b       hvc_entry
-1:  stp     x0, x1, [sp]
+1:  ldr     x7, [sp, #56]           // the guest's x7 again: lower_el_common stores it
+    stp     x0, x1, [sp]
     mov     x1, #0
     b       lower_el_common
 .endm
