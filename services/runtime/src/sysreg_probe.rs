@@ -65,6 +65,52 @@ pub fn flip_and_read_actlr() -> (u64, u64) {
     (before, after)
 }
 
+/// General registers x1..x28 (x18 and x19 aside: the platform register and
+/// one LLVM reserves) hold
+/// distinct patterns across a trapped `MRS ACTLR_EL1` (into x0): what
+/// each holds afterwards, in that order. The core must hand every one back
+/// as it was; only x0 takes the result.
+pub fn registers_across_a_trap() -> [u64; 26] {
+    let mut values: [u64; 26] =
+        core::array::from_fn(|i| 0x5A5A_0000_0000_0000 | (i as u64 + 1) * 0x0101_0101);
+    // SAFETY: the core emulates the read (HCR_EL2.TACR); every register
+    // the instruction could disturb is an operand.
+    unsafe {
+        asm!(
+            "mrs x0, actlr_el1",
+            out("x0") _,
+            inout("x1") values[0],
+            inout("x2") values[1],
+            inout("x3") values[2],
+            inout("x4") values[3],
+            inout("x5") values[4],
+            inout("x6") values[5],
+            inout("x7") values[6],
+            inout("x8") values[7],
+            inout("x9") values[8],
+            inout("x10") values[9],
+            inout("x11") values[10],
+            inout("x12") values[11],
+            inout("x13") values[12],
+            inout("x14") values[13],
+            inout("x15") values[14],
+            inout("x16") values[15],
+            inout("x17") values[16],
+            inout("x20") values[17],
+            inout("x21") values[18],
+            inout("x22") values[19],
+            inout("x23") values[20],
+            inout("x24") values[21],
+            inout("x25") values[22],
+            inout("x26") values[23],
+            inout("x27") values[24],
+            inout("x28") values[25],
+            options(nomem, nostack)
+        )
+    };
+    values
+}
+
 /// Writes 0 to ICC_SRE_EL1 (GICv3 system-register interface only) and reads
 /// it back. The core keeps it at SRE | DFB | DIB, so the interface stays on.
 pub fn clear_and_read_icc_sre() -> u64 {

@@ -1,7 +1,7 @@
 //! `sysregs`: what a partition without the PMU sees of the CPU through the
 //! core's trap policy. ID registers show no EL2, EL3, SVE or PMU; a debug
-//! register reads as zero after a write; ACTLR_EL1 and (GICv3) ICC_SRE_EL1
-//! ignore writes; a set/way cache operation is
+//! register reads as zero after a write; general registers survive a
+//! trapped access; ACTLR_EL1 and (GICv3) ICC_SRE_EL1 ignore writes; a set/way cache operation is
 //! accepted; and reading a PMU register is UNDEFINED, which ends the
 //! scenario through the runtime's exception report.
 
@@ -43,6 +43,13 @@ pub fn run() -> ! {
         sysreg_probe::write_and_read_dbgbvr0(0x4000_1000) == 0,
     );
 
+    let kept = sysreg_probe::registers_across_a_trap();
+    check(
+        "x1..x28 survive a trapped access",
+        kept.iter()
+            .enumerate()
+            .all(|(i, &v)| v == 0x5A5A_0000_0000_0000 | (i as u64 + 1) * 0x0101_0101),
+    );
     let (before, after) = sysreg_probe::flip_and_read_actlr();
     check("ACTLR_EL1 ignores writes", before == after);
     // GIC [27:24] = 1: the GICv3 system-register interface.
