@@ -65,14 +65,18 @@ pub fn flip_and_read_actlr() -> (u64, u64) {
     (before, after)
 }
 
+/// What [`registers_across_a_trap`] puts in its `i`th register.
+pub fn register_pattern(i: usize) -> u64 {
+    0x5A5A_0000_0000_0000 | ((i as u64 + 1) * 0x0101_0101)
+}
+
 /// General registers x1..x28 (x18 and x19 aside: the platform register and
 /// one LLVM reserves) hold
 /// distinct patterns across a trapped `MRS ACTLR_EL1` (into x0): what
 /// each holds afterwards, in that order. The core must hand every one back
 /// as it was; only x0 takes the result.
 pub fn registers_across_a_trap() -> [u64; 26] {
-    let mut values: [u64; 26] =
-        core::array::from_fn(|i| 0x5A5A_0000_0000_0000 | (i as u64 + 1) * 0x0101_0101);
+    let mut values: [u64; 26] = core::array::from_fn(register_pattern);
     // SAFETY: the core emulates the read (HCR_EL2.TACR); every register
     // the instruction could disturb is an operand.
     unsafe {

@@ -48,7 +48,7 @@ pub fn run() -> ! {
         "x1..x28 survive a trapped access",
         kept.iter()
             .enumerate()
-            .all(|(i, &v)| v == 0x5A5A_0000_0000_0000 | (i as u64 + 1) * 0x0101_0101),
+            .all(|(i, &v)| v == sysreg_probe::register_pattern(i)),
     );
     let (before, after) = sysreg_probe::flip_and_read_actlr();
     check("ACTLR_EL1 ignores writes", before == after);
