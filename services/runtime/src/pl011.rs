@@ -47,16 +47,19 @@ pub(crate) fn write_fallback(bytes: &[u8]) {
         uart.write_byte(byte);
     }
     uart.flush();
-    // Read UARTCR, as Linux's amba-pl011 console reads and rewrites it
-    // around every write. Under Bulkhead the console service emulating this
-    // UART has the core answer flag polls and queue the bytes stored to
-    // UARTDR (`abi::posted_mmio`); this read goes to the service, which
-    // performs the queued bytes before it answers. So the text is out
-    // before the program goes on, as when every store was answered at once,
-    // and a program that prints its last line and powers off shows it
-    // before the core reports the power-off. On hardware it is harmless.
+    // Rewrite UARTCR with what it holds, as Linux's amba-pl011 console does
+    // after every write. Under Bulkhead the console service emulating this
+    // UART has the core answer loads from its register page and queue the
+    // bytes stored to UARTDR (`abi::posted_mmio`); a store to UARTCR goes
+    // to the service, which performs the queued bytes before it answers.
+    // So the text is out before the program goes on, as when every store
+    // was answered at once, and a program that prints its last line and
+    // powers off shows it before the core reports the power-off. (A load
+    // would not do: it never reaches the service while the page is mapped.)
+    // On hardware it changes nothing.
     if let Some(base) = BASE.get().copied().flatten() {
-        let _ = crate::mmio::Window::new(base).read_u32(CONTROL_REGISTER);
+        let window = crate::mmio::Window::new(base);
+        window.write_u32(CONTROL_REGISTER, window.read_u32(CONTROL_REGISTER));
     }
 }
 
