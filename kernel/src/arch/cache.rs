@@ -24,6 +24,48 @@ pub fn clean_invalidate_to_poc(addr: u64, len: u64) {
     dsb_sy();
 }
 
+/// Makes the bytes of `[addr, addr + len)`, written and already cleaned to
+/// the point of unification (or further: `clean_invalidate_to_poc`), visible
+/// to instruction fetches on every CPU, so a guest may execute them: the
+/// sequence for writing instructions (Arm ARM B2, "Concurrent modification
+/// and execution of instructions", and D7.5 on instruction cache
+/// maintenance) after its clean and DSB is `IC IVAU` over the range,
+/// `DSB ISH`, `ISB`. `IC IVAU` acts on every CPU of the Inner Shareable
+/// domain.
+///
+/// CTR_EL0 (Arm ARM, "CTR_EL0, Cache Type Register") says how: with DIC set, instruction fetches are
+/// coherent with the data cache and nothing needs invalidating. By address
+/// only when L1Ip says the instruction cache is PIPT: a VIPT one may hold a
+/// line under a virtual alias the core's address does not reach, so it is
+/// invalidated whole (`IC IALLUIS`), as Linux does for an aliasing one.
+pub fn invalidate_icache_range(addr: u64, len: u64) {
+    const CTR_DIC: u64 = 1 << 29;
+    const CTR_L1IP_SHIFT: u32 = 14;
+    const CTR_L1IP_PIPT: u64 = 0b11;
+    let ctr = read_sysreg!("ctr_el0");
+    if ctr & CTR_DIC != 0 {
+        dsb_ish();
+        isb();
+        return;
+    }
+    if (ctr >> CTR_L1IP_SHIFT) & 0b11 != CTR_L1IP_PIPT {
+        invalidate_icache_all();
+        return;
+    }
+    // IminLine (bits 3:0): log2 of the smallest instruction-cache line in
+    // 4-byte words.
+    let line = 4u64 << (ctr & 0xf);
+    let mut p = addr & !(line - 1);
+    let end = addr.saturating_add(len);
+    while p < end {
+        // SAFETY: IC IVAU on a mapped address only affects cache state.
+        unsafe { core::arch::asm!("ic ivau, {}", in(reg) p, options(nostack, preserves_flags)) };
+        p += line;
+    }
+    dsb_ish();
+    isb();
+}
+
 /// Invalidates the whole instruction cache (inner shareable), after new code
 /// was written for a guest.
 pub fn invalidate_icache_all() {
