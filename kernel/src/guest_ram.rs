@@ -1,11 +1,14 @@
 //! A partition's private RAM and the stage-2 pages that map it: parked when
-//! the partition is loaded, scrubbed a group of pages at a time on first
-//! touch (or all at load, for partitions with passed-through devices), with
-//! the boot blobs written in. The policy is `kernel_core::scrub`; this
-//! applies it.
+//! the partition is loaded, and filled a group of pages at a time on first
+//! touch (or all at load, for partitions with passed-through devices that
+//! may master DMA): the boot blobs' bytes where they go, zero elsewhere. The
+//! policy is `kernel_core::scrub`; this applies it.
 //!
-//! The core writes a partition's RAM only here (the blobs), and only into
-//! pages it scrubs first, so it never hands a partition another run's data.
+//! The core writes a partition's RAM only here, and only into parked pages
+//! it fills whole before making them valid, so it never hands a partition
+//! another run's data. The blobs stay pristine in the core's memory: every
+//! run fills from them, so a guest that wrote over its kernel finds it
+//! intact after a restart.
 
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -13,7 +16,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel_core::manifest::RegionDesc;
 use kernel_core::pagetable::{Attrs, MapError, MemType, PageTable};
-use kernel_core::scrub::{self, FirstTouch, ScrubTiming};
+use kernel_core::scrub::{self, FirstTouch, ScrubTiming, Source};
 use spin::Mutex;
 
 use crate::arch::sysreg::dsb_ishst;
@@ -41,13 +44,18 @@ impl Blob<'_> {
 /// The private RAM of one partition.
 pub struct GuestRam {
     /// Its stage-2 tables. Held while a page is looked up and its group
-    /// scrubbed and made valid, so two vCPUs touching one fresh group at
-    /// once scrub it once: the second finds its page valid and only retries.
+    /// filled and made valid, so two vCPUs touching one fresh group at once
+    /// fill it once: the second finds its page valid and only retries.
     stage2: Mutex<PageTable>,
     /// The private RAM regions (see [`scrub::is_private_ram`]).
     private: Vec<RegionDesc>,
-    /// When they are scrubbed.
+    /// When they are filled.
     timing: ScrubTiming,
+    /// The boot blobs that lie inside one private RAM region (others are
+    /// not written anywhere), in the order they lie on top of each other.
+    blobs: Vec<Blob<'static>>,
+    /// Their IPA ranges, for [`scrub::fill`].
+    blob_ipas: Vec<Range<u64>>,
     /// No vCPU has run since the tables were built: every private page is
     /// still parked as [`Self::new`] mapped it and no CPU holds a
     /// translation of the VMID, so the first load need not park again.
@@ -56,16 +64,32 @@ pub struct GuestRam {
 
 impl GuestRam {
     /// The private RAM among `regions`, mapped in `stage2` with
-    /// [`scrub::PRIVATE_RAM_MAPPING`] (parked), scrubbed as `timing` says.
-    pub fn new(stage2: PageTable, regions: &[RegionDesc], timing: ScrubTiming) -> Self {
+    /// [`scrub::PRIVATE_RAM_MAPPING`] (parked), filled as `timing` says,
+    /// with the boot `blobs` (image, device tree, initrd) written in at
+    /// every (re)start; a later blob lies over an earlier one. A blob that
+    /// does not lie inside one private RAM region is not written.
+    pub fn new(
+        stage2: PageTable,
+        regions: &[RegionDesc],
+        timing: ScrubTiming,
+        blobs: &[Blob<'static>],
+    ) -> Self {
+        let private: Vec<RegionDesc> = regions
+            .iter()
+            .filter(|r| scrub::is_private_ram(r))
+            .copied()
+            .collect();
+        let blobs: Vec<Blob<'static>> = blobs
+            .iter()
+            .filter(|b| in_one_region(&private, b.ipa_range()))
+            .copied()
+            .collect();
         Self {
             stage2: Mutex::new(stage2),
-            private: regions
-                .iter()
-                .filter(|r| scrub::is_private_ram(r))
-                .copied()
-                .collect(),
+            private,
             timing,
+            blob_ipas: blobs.iter().map(Blob::ipa_range).collect(),
+            blobs,
             pristine: AtomicBool::new(true),
         }
     }
@@ -73,13 +97,11 @@ impl GuestRam {
     /// Prepares the RAM for a (re)start; none of the partition's vCPUs may
     /// run. Parks every private page again, so nothing of the previous run
     /// stays reachable, and invalidates the TLB entries of `vttbr`'s VMID
-    /// on every CPU. Then scrubs the groups `blobs` land in, except where
-    /// the blobs go, copies the blobs in and makes those groups valid; with
-    /// [`ScrubTiming::AtLoad`] it scrubs every other page too. Pages it
-    /// leaves parked are scrubbed on first touch ([`Self::first_touch`]).
-    /// Everything it writes is cleaned to the point of coherency, for a
-    /// guest that starts with its MMU and caches off.
-    pub fn reload<const N: usize>(&self, vttbr: u64, blobs: [Blob<'_>; N]) {
+    /// on every CPU. With [`ScrubTiming::OnFirstTouch`] that is all: each
+    /// group is filled (blob bytes, zeroes) on its first touch
+    /// ([`Self::first_touch`]), from the pristine blobs, so a load copies
+    /// nothing. With [`ScrubTiming::AtLoad`] every page is filled now.
+    pub fn reload(&self, vttbr: u64) {
         let mut stage2 = self.stage2.lock();
         let mut tables = HeapTables;
         // The first load after boot finds every page parked already (a walk
@@ -91,12 +113,8 @@ impl GuestRam {
                 // Cannot happen: the region was mapped whole, with pages
                 // inside it, when the partition was built, so parking needs
                 // no split (the only way it can fail). Should it fail, the
-                // pages stay valid: scrub the whole region now instead.
-                // SAFETY: the region's memory belongs to this partition
-                // alone (checked at boot), is mapped RW at EL2, and no vCPU
-                // of it runs while it is loaded.
-                unsafe { bulk::zero(r.pa, r.size) };
-                cache::clean_invalidate_to_poc(r.pa, r.size);
+                // pages stay valid: fill the whole region now instead.
+                self.fill(region_ipas(r), r.pa);
             }
         }
         // Parking turned valid pages invalid: no CPU may keep a
@@ -115,56 +133,40 @@ impl GuestRam {
             crate::cpu::flush_guest_tlb(vttbr);
         }
 
-        // Where blobs go: those parts of their groups are not zeroed.
-        let filled = blobs.map(|b| match self.private_pa(b.ipa_range()) {
-            Some(_) => b.ipa_range(),
-            None => 0..0,
-        });
-        for blob in blobs {
-            let range = blob.ipa_range();
-            let Some(pa) = self.private_pa(range.clone()) else {
-                continue;
-            };
-            if let Some(region) = self.private_region(range.start) {
-                let groups = scrub::group(range, region);
-                scrub_parked(&mut stage2, groups, &filled);
-            }
-            // The blob lives in the core's memory, disjoint from partition RAM.
-            // SAFETY: `private_pa` found the range inside one private RAM region
-            // of this partition (its own, mapped RW at EL2, no vCPU running).
-            unsafe { bulk::copy(pa, blob.bytes) };
-            cache::clean_invalidate_to_poc(pa, blob.bytes.len() as u64);
-        }
-
         if self.timing == ScrubTiming::AtLoad {
             for r in &self.private {
-                scrub_parked(&mut stage2, region_ipas(r), &[]);
+                self.fill_parked(&mut stage2, region_ipas(r));
             }
         }
         // The partition's first vCPU may start on another CPU: make the
         // descriptor stores visible to its table walks.
         dsb_ishst();
+        // No CPU may fetch the previous run's instructions from this RAM:
+        // once this is done, none can fetch from it at all until a fill
+        // makes a page valid (parked pages translate nowhere, and the EL2
+        // map has RAM execute-never).
         cache::invalidate_icache_all();
     }
 
     /// A stage-2 abort with fault status `fault_status` (DFSC/IFSC) at `ipa`
     /// from one of the partition's vCPUs: if it is the first touch of a
-    /// parked page, zeroes the parked pages of its scrub group, cleans them
-    /// to the point of coherency and makes them valid. Returns true if the
-    /// vCPU should retry the access (its PC unchanged): the page is valid
-    /// now, scrubbed by this call or by another vCPU's. False: the abort is
-    /// the partition's fault.
+    /// parked page, fills the parked pages of its scrub group (blob bytes
+    /// where blobs go, zero elsewhere), cleans them to the point of
+    /// coherency and makes them valid. Returns true if the vCPU should
+    /// retry the access (its PC unchanged): the page is valid now, filled
+    /// by this call or by another vCPU's. False: the abort is the
+    /// partition's fault.
     pub fn first_touch(&self, ipa: u64, fault_status: u8) -> bool {
         let Some(region) = self.private_region(ipa) else {
             return false;
         };
         let mut stage2 = self.stage2.lock();
         // Decided under the lock: a vCPU that faulted in the same group on
-        // another CPU may have scrubbed it meanwhile.
+        // another CPU may have filled it meanwhile.
         let leaf = stage2.leaf(&HeapTables, ipa);
         match scrub::first_touch(fault_status, ipa, region, leaf) {
             FirstTouch::Scrub(group) => {
-                scrub_parked(&mut stage2, group, &[]);
+                self.fill_parked(&mut stage2, group);
                 // Invalid to valid needs no TLB maintenance (a TLB holds no
                 // entry that faults, Arm ARM D8.14): the stores only have to
                 // reach the table walkers before the vCPU retries.
@@ -211,39 +213,76 @@ impl GuestRam {
             .map(region_ipas)
     }
 
-    /// Physical address of `range` if it lies inside one private RAM region.
-    fn private_pa(&self, range: Range<u64>) -> Option<u64> {
-        self.private.iter().find_map(|r| {
-            let offset = range.start.checked_sub(r.ipa)?;
-            let end = range.end.checked_sub(r.ipa)?;
-            (end <= r.size && offset <= end).then_some(r.pa + offset)
-        })
+    /// Fills every parked page that `range` (in private RAM) overlaps and
+    /// makes it valid: one pass over the descriptors, each run of
+    /// consecutive parked pages filled ([`Self::fill`]) before it is stored
+    /// valid. Pages already valid are left alone: they may hold what the
+    /// partition wrote.
+    fn fill_parked(&self, stage2: &mut PageTable, range: Range<u64>) {
+        stage2.activate_parked(&mut HeapTables, range, |run| {
+            self.fill(run.va..run.va.saturating_add(run.size), run.pa);
+        });
     }
+
+    /// Writes what the private RAM at `ipas` (at physical `pa` on) holds
+    /// when the partition starts, per [`scrub::fill`]: the blobs' bytes
+    /// where they go, zero elsewhere, each byte once. Then cleans and
+    /// invalidates it to the point of coherency, so a guest running with
+    /// its MMU or caches off reads it too (the clean's final DSB also
+    /// orders the bytes before the caller's descriptor stores), and where a
+    /// blob went, which may be code, makes it visible to instruction
+    /// fetches: the guest's first touch may be a fetch from it.
+    fn fill(&self, ipas: Range<u64>, pa: u64) {
+        let mut wrote_blob = false;
+        scrub::fill(ipas.clone(), &self.blob_ipas, |part, source| {
+            let dst = pa + (part.start - ipas.start);
+            let len = part.end - part.start;
+            let bytes = match source {
+                Source::Zero => None,
+                Source::Blob { index, offset } => self.blob_bytes(index, offset, len),
+            };
+            match bytes {
+                Some(bytes) => {
+                    wrote_blob = true;
+                    // The blob lives in the core's memory, disjoint from
+                    // partition RAM.
+                    // SAFETY: the part lies in private RAM of this
+                    // partition (its own memory, mapped RW at EL2), parked
+                    // or with no vCPU running, so nothing relies on what it
+                    // holds.
+                    unsafe { bulk::copy(dst, bytes) };
+                }
+                // SAFETY: as for the copy.
+                None => unsafe { bulk::zero(dst, len) },
+            }
+        });
+        let len = ipas.end - ipas.start;
+        cache::clean_invalidate_to_poc(pa, len);
+        if wrote_blob {
+            cache::invalidate_icache_range(pa, len);
+        }
+    }
+
+    /// `len` bytes of blob `index` from `offset`. Always some for a part
+    /// [`scrub::fill`] names (it lies inside the blob); were it none, the
+    /// part is zeroed, which hands out nothing.
+    fn blob_bytes(&self, index: usize, offset: u64, len: u64) -> Option<&'static [u8]> {
+        let blob = self.blobs.get(index)?;
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        blob.bytes.get(start..end)
+    }
+}
+
+/// Does `range` lie inside one of the `private` regions?
+fn in_one_region(private: &[RegionDesc], range: Range<u64>) -> bool {
+    private.iter().any(|r| {
+        let region = region_ipas(r);
+        region.start <= range.start && range.start <= range.end && range.end <= region.end
+    })
 }
 
 /// The IPAs a region covers.
 fn region_ipas(region: &RegionDesc) -> Range<u64> {
     region.ipa..region.ipa.saturating_add(region.size)
-}
-
-/// Scrubs every parked page that `range` (in private RAM) overlaps, except
-/// where `filled` (IPAs of the blobs about to be copied in) says blobs go,
-/// and makes it valid: one pass over the descriptors, each run of
-/// consecutive parked pages zeroed, then cleaned and invalidated to the
-/// point of coherency, so a guest running with its MMU or caches off reads
-/// the zeros too, and only then stored valid (the final DSB of the clean
-/// orders the zeros before those stores). Pages already valid are left
-/// alone: they may hold what the partition wrote.
-fn scrub_parked(stage2: &mut PageTable, range: Range<u64>, filled: &[Range<u64>]) {
-    stage2.activate_parked(&mut HeapTables, range, |run| {
-        scrub::unfilled(run.va..run.va + run.size, filled, |gap| {
-            let pa = run.pa + (gap.start - run.va);
-            let len = gap.end - gap.start;
-            // SAFETY: the run maps private RAM of one partition (its own
-            // memory, mapped RW at EL2); it is parked, so no vCPU can reach
-            // it, and nothing relies on what it holds.
-            unsafe { bulk::zero(pa, len) };
-            cache::clean_invalidate_to_poc(pa, len);
-        });
-    });
 }

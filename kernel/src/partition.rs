@@ -91,11 +91,9 @@ pub struct Partition {
     pub stats: Stats,
     /// Its virtual GIC: distributor and redistributors.
     pub vgic: vgic::Model,
-    /// Its private RAM, scrubbed on first touch or at load.
+    /// Its private RAM, filled (boot blobs, zeroes) on first touch or at
+    /// load.
     pub ram: GuestRam,
-    image: &'static [u8],
-    dtb: &'static [u8],
-    initrd: &'static [u8],
 }
 
 impl Partition {
@@ -117,30 +115,14 @@ impl Partition {
     }
 
     /// Loads it for a (re)start, none of its vCPUs running: its private
-    /// RAM reads as zero (scrubbed now or on first touch, nothing of a
-    /// previous run reachable) except for the pristine image, device tree
-    /// and initrd, written in and visible to a guest starting with caches
-    /// off; shared regions keep their contents. Its virtual GIC goes back to
-    /// its reset state.
+    /// RAM reads as zero (nothing of a previous run reachable) except for
+    /// the pristine image, device tree and initrd, visible to a guest
+    /// starting with caches off (all filled in now or on first touch,
+    /// `GuestRam::reload`); shared regions keep their contents. Its virtual
+    /// GIC goes back to its reset state.
     pub fn load(&self) {
         vgic::reset(self);
-        self.ram.reload(
-            self.vttbr,
-            [
-                Blob {
-                    ipa: self.desc.image_ipa,
-                    bytes: self.image,
-                },
-                Blob {
-                    ipa: self.desc.dtb_ipa,
-                    bytes: self.dtb,
-                },
-                Blob {
-                    ipa: self.desc.initrd_ipa,
-                    bytes: self.initrd,
-                },
-            ],
-        );
+        self.ram.reload(self.vttbr);
     }
 
     /// The restart decision after a fault, from the policy in the config.
@@ -497,7 +479,23 @@ pub fn build(
             s2.map_with(&mut tables, r.ipa, r.pa, r.size, attrs, options)
                 .map_err(|e| BuildError::Map(name, e))?;
         }
-        let ram = GuestRam::new(s2, &regions, scrub::timing(&regions));
+        // The pristine boot blobs stay in the manifest, in the core's
+        // memory: every load of the partition is filled from them.
+        let blobs = [
+            Blob {
+                ipa: desc.image_ipa,
+                bytes: manifest.blob(desc.image),
+            },
+            Blob {
+                ipa: desc.dtb_ipa,
+                bytes: manifest.blob(desc.dtb),
+            },
+            Blob {
+                ipa: desc.initrd_ipa,
+                bytes: manifest.blob(desc.initrd),
+            },
+        ];
+        let ram = GuestRam::new(s2, &regions, scrub::timing(&regions), &blobs);
         vtcr = pagetable::vtcr_el2(&s2, pa_bits);
         let vmid = (id as u64 + 1) & 0xff;
         let first_vcpu = vcpus.len();
@@ -533,9 +531,6 @@ pub fn build(
             caps: CapTable::from_descs(manifest.caps_of(&desc)),
             devices: manifest.devices_of(&desc).collect(),
             stats: Stats::default(),
-            image: manifest.blob(desc.image),
-            dtb: manifest.blob(desc.dtb),
-            initrd: manifest.blob(desc.initrd),
         });
     }
     SYSTEM.call_once(|| System {

@@ -137,7 +137,7 @@ pub fn first_touch(
 /// to [`SCRUB_GROUP`] boundaries, then clipped to `region` (a private RAM
 /// region need not start or end on a group boundary, and a scrub never
 /// reaches past its region). What a first touch scrubs (the group of one
-/// address), and what a partition load scrubs around each boot blob.
+/// address).
 pub fn group(range: Range<u64>, region: Range<u64>) -> Range<u64> {
     group_of_size(range, region, SCRUB_GROUP)
 }
@@ -152,31 +152,69 @@ fn group_of_size(range: Range<u64>, region: Range<u64>, group_bytes: u64) -> Ran
     start.max(region.start)..end.min(region.end)
 }
 
-/// Calls `visit` with each part of `unit` that no range in `filled` covers,
-/// in ascending order: what the core zeroes in a leaf that boot blobs
-/// (image, device tree, initrd) fill in part, so it writes each byte once.
-/// `filled` may be unsorted, overlap, stick out of the unit or be empty.
-pub fn unfilled(unit: Range<u64>, filled: &[Range<u64>], mut visit: impl FnMut(Range<u64>)) {
+/// Where the bytes of part of a partition's private RAM come from when the
+/// core fills it for a run of the partition: at the first touch of its
+/// group, or at load for [`ScrubTiming::AtLoad`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// No boot blob lies there: zeroes (a scrub).
+    Zero,
+    /// Boot blob `index` (of the list given to [`fill`]) lies there: its
+    /// bytes from `offset` on.
+    Blob {
+        /// Which blob.
+        index: usize,
+        /// Offset in the blob of the part's first byte.
+        offset: u64,
+    },
+}
+
+/// Calls `visit` with consecutive parts of `unit` (IPAs) that tile it, in
+/// ascending order, each with where its bytes come from: the boot blobs
+/// (image, device tree, initrd) at the IPA ranges `blobs`, zero elsewhere.
+/// Where blobs overlap, the later one in the list lies on top, as if they
+/// had been copied in in that order. `blobs` may be unsorted, stick out of
+/// the unit or be empty; `unit` need not be aligned to anything.
+///
+/// What the partition sees in its RAM when it starts, byte for byte, no
+/// matter when each part is written: so the core can copy the blobs in at
+/// load, or group by group on the first touch of each, from the pristine
+/// blobs it keeps (a restart then costs no copy).
+pub fn fill(unit: Range<u64>, blobs: &[Range<u64>], mut visit: impl FnMut(Range<u64>, Source)) {
     let mut cursor = unit.start;
     while cursor < unit.end {
-        // The filled range reaching past the cursor that starts first.
-        let next = filled
+        // The topmost blob holding the cursor, if any.
+        let top = blobs
             .iter()
-            .filter(|f| f.start < f.end && f.end > cursor && f.start < unit.end)
-            .min_by_key(|f| f.start);
-        let Some(next) = next else {
-            visit(cursor..unit.end);
-            return;
+            .enumerate()
+            .rev()
+            .find(|(_, blob)| blob.contains(&cursor));
+        // The part ends where that blob ends, or where a blob above it
+        // (any blob, over zeroes) begins, whichever is first.
+        let (above, top_end, source) = match top {
+            Some((index, blob)) => (
+                index + 1,
+                blob.end,
+                Source::Blob {
+                    index,
+                    offset: cursor - blob.start,
+                },
+            ),
+            None => (0, unit.end, Source::Zero),
         };
-        if next.start > cursor {
-            visit(cursor..next.start);
-        }
-        cursor = next.end;
+        let end = blobs
+            .iter()
+            .skip(above)
+            .filter(|blob| !blob.is_empty() && blob.start > cursor)
+            .map(|blob| blob.start)
+            .fold(top_end.min(unit.end), u64::min);
+        visit(cursor..end, source);
+        cursor = end;
     }
 }
 
 #[cfg(test)]
-// Expected gap lists are arrays of ranges, one long at times.
+// Blob lists are arrays of ranges, one long at times.
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
@@ -358,46 +396,224 @@ mod tests {
         );
     }
 
-    fn gaps(unit: Range<u64>, filled: &[Range<u64>]) -> Vec<Range<u64>> {
+    /// The parts [`fill`] visits in `unit`.
+    fn parts(unit: Range<u64>, blobs: &[Range<u64>]) -> Vec<(Range<u64>, Source)> {
         let mut out = Vec::new();
-        unfilled(unit, filled, |gap| out.push(gap));
+        fill(unit, blobs, |part, source| out.push((part, source)));
         out
     }
 
-    #[test]
-    fn an_empty_unit_is_zeroed_whole() {
-        assert_eq!(gaps(0..MIB2, &[]), [0..MIB2]);
-        assert_eq!(gaps(0..MIB2, &[5..5, MIB2..MIB2 + 9]), [0..MIB2]);
+    fn blob(index: usize, offset: u64) -> Source {
+        Source::Blob { index, offset }
     }
 
-    #[test]
-    fn the_blobs_are_left_out() {
-        // The image from the unit's start, the device tree in the middle.
-        assert_eq!(
-            gaps(0..100, &[60..70, 0..10]),
-            [10..60, 70..100],
-            "unsorted"
-        );
-        // A blob running in from before and out past the unit.
-        assert_eq!(gaps(100..200, &[50..120, 180..400]), [120..180]);
-        // Overlapping and adjacent blobs.
-        assert_eq!(gaps(0..100, &[10..40, 20..30, 40..50]), [0..10, 50..100]);
-        // Filled whole.
-        assert_eq!(gaps(0..100, &[0..100]), []);
-        assert_eq!(gaps(100..200, &[0..1000]), []);
-        // Blobs wholly outside.
-        assert_eq!(gaps(100..200, &[0..100, 200..300]), [100..200]);
+    /// The source of the byte at `ipa`, worked out byte by byte: the last
+    /// blob holding it, or zero.
+    fn source_of(ipa: u64, blobs: &[Range<u64>]) -> Source {
+        blobs
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, b)| b.contains(&ipa))
+            .map_or(Source::Zero, |(index, b)| blob(index, ipa - b.start))
     }
 
-    #[test]
-    fn the_gaps_and_the_blobs_tile_the_unit() {
-        let filled = [3..17, 40..41, 15..30, 90..140];
-        let unit = 0..100;
-        let gaps = gaps(unit.clone(), &filled);
-        for byte in unit {
-            let in_gap = gaps.iter().filter(|g| g.contains(&byte)).count();
-            let in_blob = filled.iter().any(|f| f.contains(&byte));
-            assert_eq!(in_gap, usize::from(!in_blob), "byte {byte}");
+    /// Checks that the parts tile `unit` in order, each byte from where
+    /// [`source_of`] says, and that no two neighbours could be one part.
+    fn check_tiling(unit: Range<u64>, blobs: &[Range<u64>]) {
+        let parts = parts(unit.clone(), blobs);
+        let mut cursor = unit.start;
+        for (i, (part, source)) in parts.iter().enumerate() {
+            assert_eq!(part.start, cursor, "{unit:?} {blobs:?}: gap or overlap");
+            assert!(part.start < part.end, "{unit:?} {blobs:?}: empty part");
+            for ipa in part.clone() {
+                let expected = match *source {
+                    Source::Zero => Source::Zero,
+                    Source::Blob { index, offset } => blob(index, offset + (ipa - part.start)),
+                };
+                assert_eq!(
+                    source_of(ipa, blobs),
+                    expected,
+                    "{unit:?} {blobs:?} at {ipa}"
+                );
+            }
+            if let Some((next, next_source)) = parts.get(i + 1) {
+                let continues = match (*source, *next_source) {
+                    (Source::Zero, Source::Zero) => true,
+                    (
+                        Source::Blob { index, offset },
+                        Source::Blob {
+                            index: n,
+                            offset: o,
+                        },
+                    ) => index == n && offset + (part.end - part.start) == o,
+                    _ => false,
+                };
+                assert!(
+                    !continues,
+                    "{unit:?} {blobs:?}: {part:?} and {next:?} are one part"
+                );
+            }
+            cursor = part.end;
         }
+        assert_eq!(
+            cursor,
+            unit.end.max(unit.start),
+            "{unit:?} {blobs:?}: short"
+        );
+    }
+
+    const G: u64 = SCRUB_GROUP;
+
+    #[test]
+    fn a_group_without_blobs_is_zero() {
+        assert_eq!(parts(0..G, &[]), [(0..G, Source::Zero)]);
+        // Blobs elsewhere, and empty blobs inside it, change nothing.
+        let elsewhere = [G..2 * G, 5 * G..9 * G, 100..100, G / 2..G / 2];
+        assert_eq!(parts(0..G, &elsewhere), [(0..G, Source::Zero)]);
+        // An empty unit has no parts.
+        assert_eq!(parts(G..G, &[0..2 * G]), []);
+    }
+
+    #[test]
+    fn a_group_inside_a_blob_comes_from_it_whole() {
+        // The image, from the region's start over many groups.
+        let image = 0x4000_0000..0x4210_0200;
+        let group = 0x4020_0000..0x4020_0000 + G;
+        assert_eq!(
+            parts(group.clone(), core::slice::from_ref(&image)),
+            [(group, blob(0, 0x20_0000))]
+        );
+        // Its first group.
+        assert_eq!(
+            parts(0x4000_0000..0x4000_0000 + G, &[image]),
+            [(0x4000_0000..0x4000_0000 + G, blob(0, 0))]
+        );
+    }
+
+    #[test]
+    fn a_group_straddling_a_blob_start_or_end_is_zero_around_it() {
+        let group = 0x4800_0000..0x4800_0000 + G;
+        // A blob starting inside the group and running past it.
+        assert_eq!(
+            parts(group.clone(), &[0x4800_1234..0x4900_0000]),
+            [
+                (0x4800_0000..0x4800_1234, Source::Zero),
+                (0x4800_1234..group.end, blob(0, 0)),
+            ]
+        );
+        // A blob (not group-aligned) ending inside the group.
+        assert_eq!(
+            parts(group.clone(), &[0x47ff_0003..0x4800_0777]),
+            [
+                (0x4800_0000..0x4800_0777, blob(0, 0x4800_0000 - 0x47ff_0003)),
+                (0x4800_0777..group.end, Source::Zero),
+            ]
+        );
+        // A blob ending exactly at the group's start or end boundary.
+        assert_eq!(
+            parts(group.clone(), &[0x47ff_0000..0x4800_0000]),
+            [(group.clone(), Source::Zero)]
+        );
+        assert_eq!(
+            parts(group.clone(), &[0x47ff_8000..group.end]),
+            [(group.clone(), blob(0, 0x8000))]
+        );
+        // A blob starting exactly at the next group.
+        assert_eq!(
+            parts(group.clone(), &[group.end..group.end + 10]),
+            [(group, Source::Zero)]
+        );
+    }
+
+    #[test]
+    fn two_blobs_in_one_group_are_both_there() {
+        // The device tree and an initrd right after it, in the order the
+        // partition passes them (image, device tree, initrd).
+        let group = 0x4800_0000..0x4800_0000 + G;
+        let blobs = [
+            0x4000_0000..0x4210_0000,
+            0x4800_0100..0x4800_2100,
+            0x4800_3000..0x4880_0000,
+        ];
+        assert_eq!(
+            parts(group.clone(), &blobs),
+            [
+                (0x4800_0000..0x4800_0100, Source::Zero),
+                (0x4800_0100..0x4800_2100, blob(1, 0)),
+                (0x4800_2100..0x4800_3000, Source::Zero),
+                (0x4800_3000..group.end, blob(2, 0)),
+            ]
+        );
+        // Back to back, listed in reverse.
+        let blobs = [0x4800_2100..0x4800_4000, 0x4800_0100..0x4800_2100];
+        assert_eq!(
+            parts(group.clone(), &blobs),
+            [
+                (0x4800_0000..0x4800_0100, Source::Zero),
+                (0x4800_0100..0x4800_2100, blob(1, 0)),
+                (0x4800_2100..0x4800_4000, blob(0, 0)),
+                (0x4800_4000..group.end, Source::Zero),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_blob_lies_on_top_of_an_earlier_one() {
+        // As copying them in list order would leave them.
+        assert_eq!(
+            parts(0..100, &[0..100, 10..20]),
+            [
+                (0..10, blob(0, 0)),
+                (10..20, blob(1, 0)),
+                (20..100, blob(0, 20))
+            ]
+        );
+        assert_eq!(parts(0..100, &[10..20, 0..100]), [(0..100, blob(1, 0))]);
+        assert_eq!(
+            parts(0..100, &[5..50, 30..70, 60..90]),
+            [
+                (0..5, Source::Zero),
+                (5..30, blob(0, 0)),
+                (30..60, blob(1, 0)),
+                (60..90, blob(2, 0)),
+                (90..100, Source::Zero),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_parts_tile_every_unit_as_copying_in_order_would() {
+        // Every unit and every layout of up to three blobs (empty ones too)
+        // over a small span, against the byte-by-byte answer.
+        let bounds = [0u64, 3, 8, 13, 16, 21, 32];
+        let ranges: Vec<Range<u64>> = bounds
+            .iter()
+            .flat_map(|&a| bounds.iter().filter(move |&&b| b >= a).map(move |&b| a..b))
+            .collect();
+        for unit in [0..32, 8..16, 5..27, 16..17] {
+            check_tiling(unit.clone(), &[]);
+            for a in &ranges {
+                check_tiling(unit.clone(), core::slice::from_ref(a));
+                for b in &ranges {
+                    check_tiling(unit.clone(), &[a.clone(), b.clone()]);
+                    for c in ranges.iter().step_by(3) {
+                        check_tiling(unit.clone(), &[a.clone(), b.clone(), c.clone()]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_top_of_the_address_space_does_not_wrap() {
+        let top = u64::MAX - G..u64::MAX;
+        assert_eq!(
+            parts(top.clone(), &[u64::MAX - 4..u64::MAX]),
+            [
+                (top.start..u64::MAX - 4, Source::Zero),
+                (u64::MAX - 4..u64::MAX, blob(0, 0)),
+            ]
+        );
     }
 }
