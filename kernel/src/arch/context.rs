@@ -144,7 +144,8 @@ pub fn init_cpu(gic_sre_switched: bool) -> Extras {
 ///   and is cleared so that it cannot fire for whatever runs next;
 /// - `el1_asm!(restore, n, a, b)` loads those at `[n]` and VMPIDR_EL2; the
 ///   compare value goes in before the control, so a stale deadline never
-///   fires for the new owner.
+///   fires for the new owner; TCR_EL1 only if it differs (this clobbers
+///   the condition flags).
 ///
 /// The registers go two per `stp`/`ldp`, at their offsets in [`El1State`]
 /// (checked below); the timer and VMPIDR_EL2 follow, each handled apart.
@@ -169,7 +170,7 @@ macro_rules! el1_asm {
         concat!(
             el1_asm!(@$op, $r, $a, $b, "sctlr_el1", "cpacr_el1", "0"),
             el1_asm!(@$op, $r, $a, $b, "ttbr0_el1", "ttbr1_el1", "16"),
-            el1_asm!(@$op, $r, $a, $b, "tcr_el1", "esr_el1", "32"),
+            el1_asm!(@tcr $op, $r, $a, $b),
             el1_asm!(@$op, $r, $a, $b, "far_el1", "mair_el1", "48"),
             el1_asm!(@$op, $r, $a, $b, "vbar_el1", "contextidr_el1", "64"),
             el1_asm!(@$op, $r, $a, $b, "tpidr_el0", "tpidrro_el0", "80"),
@@ -177,6 +178,24 @@ macro_rules! el1_asm {
             el1_asm!(@$op, $r, $a, $b, "sp_el0", "sp_el1", "112"),
             el1_asm!(@$op, $r, $a, $b, "elr_el1", "spsr_el1", "128"),
             el1_asm!(@$op, $r, $a, $b, "par_el1", "csselr_el1", "144"),
+        )
+    };
+    (@tcr save, $p:literal, $a:literal, $b:literal) => {
+        el1_asm!(@save, $p, $a, $b, "tcr_el1", "esr_el1", "32")
+    };
+    // TCR_EL1 is written only if it changes: on hardware writing the same
+    // value does nothing, but QEMU's TCG flushes the guest's whole TLB on
+    // every TCR_EL1 write (its TLB is not ASID-tagged), and a vCPU that
+    // resumes after waiting in WFI has its own registers restored.
+    (@tcr restore, $n:literal, $a:literal, $b:literal) => {
+        concat!(
+            "ldp ", $a, ", ", $b, ", [", $n, ", #32]\n",
+            "msr esr_el1, ", $b, "\n",
+            "mrs ", $b, ", tcr_el1\n",
+            "cmp ", $a, ", ", $b, "\n",
+            "b.eq 9f\n",
+            "msr tcr_el1, ", $a, "\n",
+            "9:\n",
         )
     };
     (@save, $p:literal, $a:literal, $b:literal, $r1:literal, $r2:literal, $off:literal) => {
@@ -237,7 +256,7 @@ impl El1State {
                 in("x9") n,
                 out("x10") _,
                 out("x11") _,
-                options(nostack, preserves_flags, readonly),
+                options(nostack, readonly),
             );
         }
         if !extras.is_empty() {
@@ -261,7 +280,7 @@ impl El1State {
                 in("x9") n,
                 out("x10") _,
                 out("x11") _,
-                options(nostack, preserves_flags),
+                options(nostack),
             );
         }
         if !extras.is_empty() {
