@@ -88,7 +88,7 @@ target/bench/results.json and prints a table. Fails if a median exceeds its
 budget. Two compare a guest under Bulkhead with the same guest on bare QEMU:
 cpu-ratio (guest_cpu_ratio: instructions of a CPU-bound guest with a 250 Hz
 tick, both under -icount) and linux-boot (linux_boot_ratio: wall-clock time
-to Linux userspace, three boots each way, alternately; fetches the Linux
+to Linux userspace, five boots each way, alternately; fetches the Linux
 guests first, as `cargo xtask guests` does).
 ";
 
