@@ -489,14 +489,9 @@ mod tests {
             w.publish(2 * WINDOW, 0, kind::MAP_READS, 0),
             Err(Error::InvalidParameter)
         );
-        assert_eq!(
-            w.publish(WINDOW, 0, kind::MAP_READS, 0),
-            Ok(PageChange::Map)
-        );
-        assert_eq!(
-            w.publish(WINDOW, 0, kind::MAP_READS, 0),
-            Ok(PageChange::None)
-        );
+        let page = |w: &mut WindowState, kind| w.publish(WINDOW, 0, kind, 0);
+        assert_eq!(page(&mut w, kind::MAP_READS), Ok(PageChange::Map));
+        assert_eq!(page(&mut w, kind::MAP_READS), Ok(PageChange::None));
         assert!(w.reads_mapped() && w.has_registers());
         // A load that still traps (before the guest sees the mapping) reads
         // what the page holds: the value, or zero where nothing is published.
@@ -510,14 +505,8 @@ mod tests {
         // Stores still go by the posted entries.
         assert_eq!(w.store(DR, 1, 0x41, 0), Store::Queued { wake: None });
         assert_eq!(w.store(FR, 4, 0, 0), Store::NotPosted);
-        assert_eq!(
-            w.publish(WINDOW, 0, kind::TRAP_READS, 0),
-            Ok(PageChange::Unmap)
-        );
-        assert_eq!(
-            w.publish(WINDOW, 0, kind::TRAP_READS, 0),
-            Ok(PageChange::None)
-        );
+        assert_eq!(page(&mut w, kind::TRAP_READS), Ok(PageChange::Unmap));
+        assert_eq!(page(&mut w, kind::TRAP_READS), Ok(PageChange::None));
         assert_eq!(
             w.load(0x30, 4),
             None,
@@ -525,7 +514,7 @@ mod tests {
         );
         assert_eq!(w.load(FR, 4), Some(0x90));
         // A failed mapping leaves the window trapping.
-        w.publish(WINDOW, 0, kind::MAP_READS, 0).unwrap();
+        page(&mut w, kind::MAP_READS).unwrap();
         w.map_failed();
         assert!(!w.reads_mapped());
         assert_eq!(w.load(0x30, 4), None);

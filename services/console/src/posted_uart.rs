@@ -306,20 +306,16 @@ mod tests {
         (core, uart, posted)
     }
 
+    /// A synchronous 32-bit store of `value` to `register`, output ignored.
+    fn write_register(uart: &mut GuestConsole, register: u64, value: u32) {
+        uart.access(&store(register, u64::from(value)), false, |_| {});
+    }
+
     /// Unmasks the receive interrupts and switches loopback on: a byte
     /// transmitted from then on raises the line.
     fn loopback_with_receive_interrupts(uart: &mut GuestConsole) {
-        let ignore = |_: GuestOutput<'_>| {};
-        uart.access(
-            &store(offset::IMSC, u64::from(int::RX | int::RT)),
-            false,
-            ignore,
-        );
-        uart.access(
-            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
-            false,
-            ignore,
-        );
+        write_register(uart, offset::IMSC, int::RX | int::RT);
+        write_register(uart, offset::CR, cr::UARTEN | cr::LBE);
     }
 
     #[test]
@@ -534,16 +530,8 @@ mod tests {
         page_matches_model(&core, &uart);
         let ignore = |_: GuestOutput<'_>| {};
         // A synchronous store changes registers: republished in place.
-        uart.access(
-            &store(offset::IMSC, u64::from(int::RX | int::RT)),
-            false,
-            ignore,
-        );
-        uart.access(
-            &store(offset::CR, u64::from(cr::UARTEN | cr::TXE | cr::RXE)),
-            false,
-            ignore,
-        );
+        write_register(&mut uart, offset::IMSC, int::RX | int::RT);
+        write_register(&mut uart, offset::CR, cr::UARTEN | cr::TXE | cr::RXE);
         posted.republish(&uart, &core).unwrap();
         assert!(core.mapped());
         page_matches_model(&core, &uart);
@@ -571,14 +559,10 @@ mod tests {
         assert!(core.mapped());
         page_matches_model(&core, &uart);
         // Loopback: unmapped (and UARTDR not posted) until it is off.
-        uart.access(
-            &store(offset::CR, u64::from(cr::UARTEN | cr::LBE)),
-            false,
-            ignore,
-        );
+        write_register(&mut uart, offset::CR, cr::UARTEN | cr::LBE);
         posted.republish(&uart, &core).unwrap();
         assert!(!core.mapped());
-        uart.access(&store(offset::CR, u64::from(cr::UARTEN)), false, ignore);
+        write_register(&mut uart, offset::CR, cr::UARTEN);
         posted.republish(&uart, &core).unwrap();
         assert!(core.mapped());
         page_matches_model(&core, &uart);
