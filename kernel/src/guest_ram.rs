@@ -244,12 +244,10 @@ impl GuestRam {
             match bytes {
                 Some(bytes) => {
                     wrote_blob = true;
-                    // The blob lives in the core's memory, disjoint from
-                    // partition RAM.
-                    // SAFETY: the part lies in private RAM of this
-                    // partition (its own memory, mapped RW at EL2), parked
-                    // or with no vCPU running, so nothing relies on what it
-                    // holds.
+                    // SAFETY: the part lies in private RAM of this partition
+                    // (mapped RW at EL2), parked or with no vCPU running, so
+                    // nothing relies on what it holds; the blob lives in the
+                    // core's memory, disjoint from partition RAM.
                     unsafe { bulk::copy(dst, bytes) };
                 }
                 // SAFETY: as for the copy.
