@@ -54,9 +54,10 @@ pub const MAX_REGISTERS: usize = 8;
 pub const REGISTER_PAGE: u64 = 4096;
 
 /// Writes the core queues per window before a posted store takes the
-/// synchronous path (2 KiB a window): a few lines of text, so a service
-/// that drains a while after it is woken takes a whole burst at once.
-pub const QUEUE_CAPACITY: usize = 256;
+/// synchronous path (8 KiB a window): a screenful of text, so a service
+/// that drains a few milliseconds after it is woken takes a whole burst at
+/// once.
+pub const QUEUE_CAPACITY: usize = 1024;
 
 /// Writes one `MMIO_DRAIN` returns at most (x2..x6).
 pub const DRAIN_MAX: usize = 5;
