@@ -1,4 +1,4 @@
-//! `posted-uart base=B tag=T [bursts=N] [lines=M] [self=S]`: a guest that
+//! `posted-uart base=B tag=T [bursts=N] [lines=M] [self=S] [park=1]`: a guest that
 //! drives the emulated PL011 at B (served by the console, which publishes
 //! its registers, maps them for loads and posts UARTDR) with single
 //! instructions of every width, so the transcript shows that posted MMIO
@@ -255,5 +255,12 @@ pub fn run() -> ! {
         println!("posted-uart {tag}: all ok");
     }
     println!("posted-uart {tag}: done");
+    // `park=1`: wait for ever instead of powering off, so no line of the
+    // core's (which shares the board UART with the console service and
+    // can split a line the console is printing) comes while another guest
+    // still prints.
+    if options::number_or("posted-uart", "park", 0) != 0 {
+        psci::park()
+    }
     psci::system_off()
 }
