@@ -244,10 +244,10 @@ impl GuestRam {
             match bytes {
                 Some(bytes) => {
                     wrote_blob = true;
-                    // SAFETY: the part lies in private RAM of this partition
-                    // (mapped RW at EL2), parked or with no vCPU running, so
-                    // nothing relies on what it holds; the blob lives in the
-                    // core's memory, disjoint from partition RAM.
+                    // The blob lives in the core's memory, apart from all
+                    // partition RAM.
+                    // SAFETY: the part is this partition's private RAM (RW
+                    // at EL2), parked or with no vCPU running.
                     unsafe { bulk::copy(dst, bytes) };
                 }
                 // SAFETY: as for the copy.
