@@ -82,7 +82,7 @@ impl Window {
         match change {
             PageChange::None => {}
             PageChange::Map => {
-                let page = state.page() as *const RegisterPage as u64;
+                let page = page_address(state);
                 cache::clean_invalidate_to_poc(page, REGISTER_PAGE);
                 if guest.ram.map_register_page(self.ipa, page).is_err() {
                     state.map_failed();
@@ -98,6 +98,12 @@ impl Window {
         }
         Ok(())
     }
+}
+
+/// Physical address of `state`'s register page (the core's memory is
+/// identity-mapped).
+fn page_address(state: &WindowState) -> u64 {
+    core::ptr::from_ref::<RegisterPage>(state.page()) as u64
 }
 
 /// Every window of every partition.
@@ -217,7 +223,7 @@ pub fn publish(v: &Vcpu, p: &Partition) -> Result<Effect, Error> {
         let change = state.publish(window.size, offset, kind, value)?;
         if kind == kind::READ && state.reads_mapped() {
             // The guest may be reading the page with Device-type loads.
-            let word = state.page() as *const RegisterPage as u64 + offset;
+            let word = page_address(&state) + offset;
             cache::clean_invalidate_to_poc(word, 4);
         }
         let applied = window.apply(&mut state, change);
