@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use alloc::boxed::Box;
 use kernel_core::captable::CapTable;
 use kernel_core::manifest::{
-    region_flags, DeviceDesc, Manifest, PartitionDesc, RegionDesc, RestartPolicy,
+    region_flags, DeviceDesc, Manifest, PartitionDesc, PartitionKind, RegionDesc, RestartPolicy,
 };
 use kernel_core::pagetable::{self, Attrs, MapError, MapOptions, MemType, PageTable, Regime};
 use kernel_core::psci::Power;
@@ -344,6 +344,9 @@ pub struct Vcpu {
     pub home: usize,
     /// Scheduling priority.
     pub priority: u8,
+    /// Its FP/SIMD registers are loaded as soon as the Rust paths switch it
+    /// in, not on its first FP instruction (`cpu::arm_fp_trap`): a guest's.
+    pub fp_eager: bool,
     /// PSCI power state, read across CPUs.
     pub power: Mutex<Power>,
     /// Requests pending for the home CPU.
@@ -506,6 +509,7 @@ pub fn build(
                 index,
                 home: v.cpu as usize,
                 priority: v.priority,
+                fp_eager: desc.kind == PartitionKind::Guest,
                 power: Mutex::new(Power::Off),
                 requests: Mutex::new(Pending::default()),
                 ctx: UnsafeCell::new(ctx),
