@@ -620,18 +620,20 @@ fn load(cpu: usize, id: usize, v: &'static Vcpu) -> (*mut GuestRegs, bool) {
 /// Runs vCPU `id`, the scheduler's choice: a new vCPU gets a fresh time
 /// slice when it shares its priority, and the EL2 timer is armed for the
 /// slice end or the earliest wake-up.
+///
+/// The counter is read only when a slice starts: most traps resume the
+/// vCPU they came from with nothing to time, and under QEMU's TCG every
+/// CNTPCT_EL0 read takes the emulator's global lock (an I/O register).
 fn switch_to(cpu: usize, id: usize, v: &'static Vcpu) -> *mut GuestRegs {
     let st = state(cpu);
-    let now = timer::now();
     let (regs, switched) = load(cpu, id, v);
     let deadline = st.sched.with(|s| {
         let sliced = s.queue.needs_time_slice();
         if switched || !sliced {
             s.slice_end = None;
         }
-        if sliced {
-            s.slice_end
-                .get_or_insert(now + timer::ms_to_ticks(SLICE_MS));
+        if sliced && s.slice_end.is_none() {
+            s.slice_end = Some(timer::now() + timer::ms_to_ticks(SLICE_MS));
         }
         match (s.slice_end, s.queue.next_wake()) {
             (Some(a), Some(b)) => Some(a.min(b)),
