@@ -20,7 +20,7 @@ use crate::transcript::CORE_PANIC;
 use crate::workspace::{Workspace, BENCH_SUBDIR};
 
 /// Boots of each side.
-pub const ROUNDS: usize = 5;
+pub const ROUNDS: usize = 7;
 /// The figure held to its budget.
 pub const RATIO: &str = "linux_boot_ratio";
 /// Seconds to userspace on bare QEMU.
