@@ -80,6 +80,8 @@ pub mod exceptions;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod fault;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod fp_probe;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod gic;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod hvc;

@@ -5,6 +5,7 @@ mod busy;
 mod cpu_loop;
 mod device;
 mod faults;
+mod fp;
 mod hello;
 mod ipc;
 mod memtest;
@@ -29,7 +30,7 @@ pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
      bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, scrub, \
-     posted-uart, bench-mmio-posted, posted-device-server";
+     posted-uart, bench-mmio-posted, posted-device-server, fp-keep, fp-server";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -66,6 +67,8 @@ pub fn find(name: &str) -> Option<Scenario> {
         "sysregs" => sysregs::run,
         "irq-passthrough" => passthrough::run,
         "scrub" => scrub::run,
+        "fp-keep" => fp::keep,
+        "fp-server" => fp::server,
         _ => return None,
     };
     Some(scenario)
