@@ -49,12 +49,13 @@ pub fn hold(
 ) -> [u64; 7] {
     let [a1, a2, a3, a4, a5, a6] = args;
     let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
-    // SAFETY: the asm reads the 528 bytes of `pattern` and writes the 528
-    // bytes of `read` (both `FpState`s, 16-byte aligned, at the offsets its
-    // layout gives), changes only the registers declared (every vector
-    // register, FPCR and FPSR, which it leaves zero as they were for the
-    // compiled code), and makes a hypercall, which changes only x0..x17
-    // (declared) and writes no memory of this partition.
+    // The asm reads the 528 bytes of `pattern` and writes the 528 bytes of
+    // `read` (both `FpState`s, 16-byte aligned, at the offsets its layout
+    // gives), changes only the registers declared (every vector register,
+    // FPCR and FPSR, which it leaves zero as they were for the compiled
+    // code), and makes a hypercall, which changes only x0..x17 (declared)
+    // and writes no memory of this partition.
+    // SAFETY: sound for the reasons just given.
     unsafe {
         asm!(
             "ldp q0, q1, [x20, #0]", "ldp q2, q3, [x20, #32]", "ldp q4, q5, [x20, #64]",
