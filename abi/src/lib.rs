@@ -33,6 +33,17 @@ pub mod hvc {
     /// reports a fault naming the cause, as for a trapped exception, and applies
     /// the partition's restart policy. Does not return.
     pub const ABORT: u32 = BASE + 3;
+    /// The partition is about to print on the board UART the core logs on,
+    /// which it holds as a passed-through device (the console service):
+    /// until `UART_RELEASE`, the core keeps its own lines back instead of
+    /// writing them in the middle of the partition's. `SUCCESS`, or
+    /// `DENIED` if the partition does not hold that UART or another does
+    /// the claiming.
+    pub const UART_CLAIM: u32 = BASE + 4;
+    /// Ends a `UART_CLAIM`: the core prints the lines it kept back. Always
+    /// `SUCCESS`; nothing happens without a claim. A claim also ends when
+    /// the partition stops.
+    pub const UART_RELEASE: u32 = BASE + 5;
 
     /// `ABORT` reason: the partition's program panicked.
     pub const ABORT_PANIC: u64 = 0;
@@ -52,9 +63,9 @@ pub mod hvc {
     /// Bulkhead's UID as returned by `CALL_UID` in w0..w3.
     pub const UID: [u32; 4] = [0x6b6c_7542, 0x6461_6568, 0x0001_0000, 0x4248_4b48];
     /// ABI revision (major, minor).
-    pub const ABI_REVISION: (u32, u32) = (0, 3);
+    pub const ABI_REVISION: (u32, u32) = (0, 4);
     /// Number of calls implemented in the Bulkhead range.
-    pub const IMPLEMENTED_CALLS: u32 = 15;
+    pub const IMPLEMENTED_CALLS: u32 = 17;
 
     /// Packs up to [`CONSOLE_WRITE_MAX`] bytes into the five argument words of
     /// `CONSOLE_WRITE`; returns the words and how many bytes were taken.

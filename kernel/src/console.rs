@@ -1,21 +1,40 @@
 //! The core's own console: the PL011 the device tree names, lines prefixed
 //! `[bulkhead] LEVEL`, and partition output prefixed `[<partition name>] `.
-//! Whole lines are written under one lock so CPUs never interleave mid-line.
+//! Whole lines are written under one lock so CPUs never interleave mid-line,
+//! and kept back while the partition that prints on the same UART claims
+//! it (`kernel_core::uart_claim`), so the two never split each other's.
 
 use core::fmt::{self, Write};
 
+use kernel_core::uart_claim::{self, ClaimResult, UartClaim};
 use platform::pl011::Pl011;
 use spin::Mutex;
 
-static UART: Mutex<Option<Pl011>> = Mutex::new(None);
+use crate::partition::Partition;
 
-/// Takes the UART at `base` (mapped device memory) for the console.
+/// The UART, its physical address, and who claims it.
+struct Console {
+    uart: Option<Pl011>,
+    base: u64,
+    claim: UartClaim,
+}
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console {
+    uart: None,
+    base: 0,
+    claim: UartClaim::new(),
+});
+
+/// Takes the UART at `base` (mapped device memory, at its physical
+/// address) for the console.
 pub fn init(base: usize) {
     // SAFETY: `base` is the PL011 from the device tree, mapped as device
     // memory by the EL2 map; this lock is its only user in the core.
     let uart = unsafe { Pl011::new(base) };
     uart.init();
-    *UART.lock() = Some(uart);
+    let mut console = CONSOLE.lock();
+    console.uart = Some(uart);
+    console.base = base as u64;
 }
 
 struct Writer<'a>(&'a Pl011);
@@ -32,49 +51,119 @@ impl Write for Writer<'_> {
     }
 }
 
+/// Collects one line for [`UartClaim::hold`]; anything past its capacity
+/// makes it overflow (the line is then printed at once).
+struct LineBytes {
+    bytes: [u8; LINE_BYTES],
+    len: usize,
+    overflow: bool,
+}
+
+/// Most bytes of one core line kept back whole.
+const LINE_BYTES: usize = 512;
+
+impl Write for LineBytes {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        match self.bytes.get_mut(self.len..self.len + s.len()) {
+            Some(space) => {
+                space.copy_from_slice(s.as_bytes());
+                self.len += s.len();
+                Ok(())
+            }
+            None => {
+                self.overflow = true;
+                Err(fmt::Error)
+            }
+        }
+    }
+}
+
+/// Writes what `text` produces: on the UART, or kept back whole while a
+/// partition claims it ([`uart_claim`]), or on the UART anyway if it does
+/// not fit.
+fn emit(text: impl Fn(&mut dyn Write) -> fmt::Result) {
+    let mut guard = CONSOLE.lock();
+    let console = &mut *guard;
+    let Some(uart) = console.uart.as_ref() else {
+        return;
+    };
+    if console.claim.claimed() {
+        let mut line = LineBytes {
+            bytes: [0; LINE_BYTES],
+            len: 0,
+            overflow: false,
+        };
+        let _ = text(&mut line);
+        if !line.overflow && console.claim.hold(&line.bytes[..line.len]) {
+            return;
+        }
+    }
+    let _ = text(&mut Writer(uart));
+}
+
+/// Prints `bytes` kept back during a claim.
+fn print_held(uart: Option<&Pl011>, bytes: &[u8]) {
+    if let Some(uart) = uart {
+        // Held bytes came from `emit`, which only keeps UTF-8 text.
+        let _ = Writer(uart).write_str(core::str::from_utf8(bytes).unwrap_or("?\n"));
+    }
+}
+
+/// Partition `p` claims the UART (`UART_CLAIM`): true if it may and now
+/// holds it.
+pub fn claim(p: &Partition) -> bool {
+    let mut console = CONSOLE.lock();
+    uart_claim::holds_uart(&p.regions, console.base)
+        && console.claim.claim(p.id) == ClaimResult::Claimed
+}
+
+/// Partition `id` ends its claim (`UART_RELEASE`, or it stopped): the lines
+/// kept back are printed now.
+pub fn release(id: usize) {
+    let mut guard = CONSOLE.lock();
+    let console = &mut *guard;
+    print_held(console.uart.as_ref(), console.claim.release(id));
+}
+
 /// Prints one core line: `[bulkhead] LEVEL message`.
 pub fn core_line(level: &str, args: fmt::Arguments<'_>) {
-    let guard = UART.lock();
-    if let Some(uart) = guard.as_ref() {
-        let _ = writeln!(Writer(uart), "[bulkhead] {level} {args}");
-    }
+    emit(|w| writeln!(w, "[bulkhead] {level} {args}"));
 }
 
 /// Prints one partition line: `[name] text`. Non-printable bytes are shown
 /// as `?` so a partition cannot drive the terminal.
 pub fn partition_line(name: &str, text: &[u8]) {
-    let guard = UART.lock();
-    if let Some(uart) = guard.as_ref() {
-        let mut w = Writer(uart);
-        let _ = write!(w, "[{name}] ");
+    emit(|w| {
+        write!(w, "[{name}] ")?;
         for &b in text {
             let c = if b == b'\t' || (0x20..0x7f).contains(&b) {
                 b
             } else {
                 b'?'
             };
-            uart.write_byte(c);
+            w.write_char(char::from(c))?;
         }
-        let _ = w.write_str("\n");
-    }
+        w.write_str("\n")
+    });
 }
 
 /// Prints raw text without a prefix (register dumps after a core line).
 pub fn raw(args: fmt::Arguments<'_>) {
-    let guard = UART.lock();
-    if let Some(uart) = guard.as_ref() {
-        let _ = Writer(uart).write_fmt(args);
-    }
+    emit(|w| w.write_fmt(args));
 }
 
 /// Breaks the console lock after a fatal error on this CPU, so the report
-/// gets out even if the CPU died holding it.
+/// gets out even if the CPU died holding it, and ends any claim (printing
+/// what it kept back first): the report must not wait for a partition.
 pub fn force_unlock() {
-    if UART.is_locked() {
+    if CONSOLE.is_locked() {
         // SAFETY: called only on the fatal path, after which this CPU halts;
         // the worst case is interleaved output with another CPU.
-        unsafe { UART.force_unlock() };
+        unsafe { CONSOLE.force_unlock() };
     }
+    let mut guard = CONSOLE.lock();
+    let console = &mut *guard;
+    print_held(console.uart.as_ref(), console.claim.end());
 }
 
 /// `[bulkhead] INFO ...`

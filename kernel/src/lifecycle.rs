@@ -104,6 +104,9 @@ fn is_supervisor(p: &Partition) -> bool {
 
 fn finish(p: &Partition) {
     crate::posted_mmio::server_stopped(p);
+    // A claim of the board UART ends with its holder: the lines the core
+    // kept back come out now.
+    crate::console::release(p.id);
     p.line.lock().flush(p.name());
     let action = p.ctl.lock().action;
     match action {

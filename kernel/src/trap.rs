@@ -226,6 +226,7 @@ fn wait_for_interrupt(v: &Vcpu) {
 /// x0 for an unknown or refused call.
 const NOT_SUPPORTED: u64 = abi::Error::NotSupported.code() as u64;
 const OK: u64 = abi::SUCCESS as u64;
+const DENIED: u64 = abi::Error::Denied.code() as u64;
 
 fn set_result(regs: &mut GuestRegs, values: &[u64]) {
     for (slot, value) in regs.x.iter_mut().zip(values) {
@@ -302,6 +303,14 @@ fn bulkhead_call(v: &Vcpu, p: &Partition, fid: u32) -> Effect {
                     u64::from(partition::restarts(p)),
                 ],
             );
+        }
+        hvc::UART_CLAIM => {
+            let result = if crate::console::claim(p) { OK } else { DENIED };
+            set_result(regs, &[result]);
+        }
+        hvc::UART_RELEASE => {
+            crate::console::release(p.id);
+            set_result(regs, &[OK]);
         }
         hvc::ABORT => {
             if x[1] == hvc::ABORT_EXCEPTION {

@@ -19,6 +19,7 @@ pub mod restart;
 pub mod sched;
 pub mod scrub;
 pub mod sysregs;
+pub mod uart_claim;
 pub mod vgic;
 pub mod xxh64;
 

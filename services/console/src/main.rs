@@ -19,7 +19,7 @@ use console::posted_uart::{queued_bit, PostedUart};
 use console::settings::{GuestDevice, Settings, MAX_GUESTS};
 use console::terminal::{ByteSink, GuestOutput, Lossy, Terminal};
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use platform::pl011::Pl011;
 use spin::RelaxStrategy;
 
@@ -98,10 +98,61 @@ struct Screen<'a>(&'a Option<Pl011>);
 impl ByteSink for Screen<'_> {
     fn write_bytes(&mut self, bytes: &[u8]) {
         match self.0 {
-            Some(device) => bytes.iter().for_each(|&byte| device.write_byte(byte)),
+            Some(device) => {
+                claim_uart();
+                bytes.iter().for_each(|&byte| device.write_byte(byte));
+            }
             None => forward_to_core(bytes),
         }
     }
+}
+
+/// The core's own lines wait while this partition prints on the board UART
+/// (`UART_CLAIM`, made before the first byte a [`lock_uart`] holder prints
+/// and ended when the guard goes), so neither splits the other's line.
+/// Only a holder of the UART lock changes it.
+static CLAIMED: AtomicBool = AtomicBool::new(false);
+/// The core refused the claim (its log is on another UART): not asked
+/// again.
+static CLAIM_REFUSED: AtomicBool = AtomicBool::new(false);
+
+fn claim_uart() {
+    if CLAIMED.load(Ordering::Relaxed) || CLAIM_REFUSED.load(Ordering::Relaxed) {
+        return;
+    }
+    match hvc::uart_claim() {
+        Ok(()) => CLAIMED.store(true, Ordering::Relaxed),
+        Err(_) => CLAIM_REFUSED.store(true, Ordering::Relaxed),
+    }
+}
+
+/// The UART lock, which ends this partition's claim of the board UART,
+/// if printing made one, when it is released.
+struct UartGuard(spin::mutex::MutexGuard<'static, Uart>);
+
+impl core::ops::Deref for UartGuard {
+    type Target = Uart;
+    fn deref(&self) -> &Uart {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for UartGuard {
+    fn deref_mut(&mut self) -> &mut Uart {
+        &mut self.0
+    }
+}
+
+impl Drop for UartGuard {
+    fn drop(&mut self) {
+        if CLAIMED.swap(false, Ordering::Relaxed) {
+            hvc::uart_release();
+        }
+    }
+}
+
+fn lock_uart() -> UartGuard {
+    UartGuard(UART.lock())
 }
 
 fn forward_to_core(bytes: &[u8]) {
@@ -145,7 +196,7 @@ impl Uart {
 }
 
 fn say(args: fmt::Arguments<'_>) {
-    UART.lock().say(args);
+    lock_uart().say(args);
 }
 
 fn main(_device_tree: usize) -> ! {
@@ -176,7 +227,7 @@ fn main(_device_tree: usize) -> ! {
         device.enable_receive_interrupts();
     }
     {
-        let mut uart = UART.lock();
+        let mut uart = lock_uart();
         uart.device = device;
         uart.input = InputSwitch::new(settings.guests.len());
         announce(&mut uart, settings);
@@ -348,7 +399,7 @@ fn answer(settings: &Settings<'static>, badge: u64, message: Message) -> Message
         return access_reply(0, false);
     };
     let focused = FOCUS.load(Ordering::Relaxed) == index;
-    let show = |output: GuestOutput<'_>| UART.lock().show(index, device.name, output);
+    let show = |output: GuestOutput<'_>| lock_uart().show(index, device.name, output);
     let mut guest = guest.lock();
     let Guest { console, posted } = &mut *guest;
     // Stores the core queued came first: they happen before this access.
@@ -434,7 +485,7 @@ fn drain_queued(settings: &Settings<'static>, irq: Notification, bits: u64) {
                 Some((irq, bit)),
                 focused,
                 maybe_crash,
-                |output| UART.lock().show(index, device.name, output),
+                |output| lock_uart().show(index, device.name, output),
             )
         };
         match drained {
@@ -457,7 +508,7 @@ fn read_input(settings: &Settings<'static>) {
         let mut dump = None;
         let mut drained = false;
         {
-            let mut uart = UART.lock();
+            let mut uart = lock_uart();
             let Some(device) = &uart.device else {
                 return;
             };
@@ -571,7 +622,7 @@ fn dump_log(settings: &Settings<'static>, index: usize) {
         let log = guest.console.log();
         (log.copy_to(&mut copy), log.dropped())
     };
-    let mut uart = UART.lock();
+    let mut uart = lock_uart();
     uart.say(format_args!(
         "log of \"{}\": the last {len} bytes ({dropped} older ones dropped)",
         device.name

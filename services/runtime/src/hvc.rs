@@ -173,6 +173,18 @@ pub fn partition_info() -> Result<PartitionInfo, Error> {
     })
 }
 
+/// `UART_CLAIM`: the core keeps its own lines back while this partition
+/// prints on the board UART it holds as a passed-through device; `Denied`
+/// if it does not hold the core's UART.
+pub fn uart_claim() -> Result<(), Error> {
+    checked_call(ids::UART_CLAIM, [0; 6]).map(|_| ())
+}
+
+/// `UART_RELEASE`: ends a [`uart_claim`]; the core prints what it kept back.
+pub fn uart_release() {
+    let _ = checked_call(ids::UART_RELEASE, [0; 6]);
+}
+
 /// `CONSOLE_WRITE` of up to [`ids::CONSOLE_WRITE_MAX`] bytes of `bytes`;
 /// returns how many were sent. Most programs want [`crate::println!`].
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {

@@ -8,6 +8,7 @@ mod faults;
 mod fp;
 mod hello;
 mod ipc;
+mod lines;
 mod memtest;
 mod mini_uart;
 mod notify;
@@ -30,7 +31,7 @@ pub const NAMES: &str =
     "hello, ticks, spin, busy, memtest, mini-uart, ping, smp, oob, undef, reset, off, panic, \
      echo-server, ipc-client, caps, device-server, mmio, notify-ping, notify-pong, \
      bench, bench-ipc, bench-mmio, vgic, irq-passthrough, bench-cpu, bench-virq, sysregs, scrub, \
-     posted-uart, bench-mmio-posted, posted-device-server, fp-keep, fp-server";
+     posted-uart, bench-mmio-posted, posted-device-server, fp-keep, fp-server, lines";
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
@@ -69,6 +70,7 @@ pub fn find(name: &str) -> Option<Scenario> {
         "scrub" => scrub::run,
         "fp-keep" => fp::keep,
         "fp-server" => fp::server,
+        "lines" => lines::run,
         _ => return None,
     };
     Some(scenario)
