@@ -113,10 +113,12 @@
 //!   can come first, unless the guest's driver ends its writes with a
 //!   synchronous access, as Linux's amba-pl011 console (UARTCR) and the
 //!   partition runtime's PL011 console do.
-//! - The core prints its own lines on the same UART, without the console's
-//!   lock: a core line and a console line printed at the same moment can
-//!   interleave, and a core line printed while a focused guest's prompt is
-//!   open on the screen continues that screen line.
+//! - The core prints its own lines on the same UART. While the console
+//!   prints (from the first byte under its UART lock until the lock goes)
+//!   it claims the UART (`UART_CLAIM`) and the core keeps its lines back,
+//!   so the two never interleave; but a core line printed while a focused
+//!   guest's prompt is open on the screen still continues that screen
+//!   line.
 //! - Without a UART, lines go through the core's `CONSOLE_WRITE`, which
 //!   prefixes them with `[console] ` once more.
 #![cfg_attr(not(test), no_std)]
