@@ -4,7 +4,7 @@
 //! registers only inside one `asm!` block, since compiled code may use any
 //! vector register.
 
-use core::arch::asm;
+use crate::hvc::smccc_asm;
 
 /// The FP/SIMD state a partition can see: q0..q31, FPCR, FPSR, in the
 /// layout [`hold`] loads and stores.
@@ -47,8 +47,6 @@ pub fn hold(
     function: u32,
     args: [u64; 6],
 ) -> [u64; 7] {
-    let [a1, a2, a3, a4, a5, a6] = args;
-    let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
     // The asm reads the 528 bytes of `pattern` and writes the 528 bytes of
     // `read` (both `FpState`s, 16-byte aligned, at the offsets its layout
     // gives), changes only the registers declared (every vector register,
@@ -57,7 +55,8 @@ pub fn hold(
     // and writes no memory of this partition.
     // SAFETY: sound for the reasons just given.
     unsafe {
-        asm!(
+        smccc_asm!(
+            [
             "ldp q0, q1, [x20, #0]", "ldp q2, q3, [x20, #32]", "ldp q4, q5, [x20, #64]",
             "ldp q6, q7, [x20, #96]", "ldp q8, q9, [x20, #128]", "ldp q10, q11, [x20, #160]",
             "ldp q12, q13, [x20, #192]", "ldp q14, q15, [x20, #224]", "ldp q16, q17, [x20, #256]",
@@ -88,21 +87,14 @@ pub fn hold(
             "str x24, [x21, #520]",
             "msr fpcr, xzr",
             "msr fpsr, xzr",
+            ],
+            function,
+            args,
             in("x20") pattern as *const FpState,
             in("x21") read as *mut FpState,
             inout("x22") rounds => _,
             out("x23") _,
             out("x24") _,
-            inlateout("x0") u64::from(function) => r0,
-            inlateout("x1") a1 => r1,
-            inlateout("x2") a2 => r2,
-            inlateout("x3") a3 => r3,
-            inlateout("x4") a4 => r4,
-            inlateout("x5") a5 => r5,
-            inlateout("x6") a6 => r6,
-            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
-            out("x17") _,
             out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _,
             out("v5") _, out("v6") _, out("v7") _, out("v8") _, out("v9") _,
             out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _,
@@ -111,7 +103,6 @@ pub fn hold(
             out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _,
             out("v30") _, out("v31") _,
             options(nostack),
-        );
+        )
     }
-    [r0, r1, r2, r3, r4, r5, r6]
 }

@@ -61,6 +61,35 @@ pub fn call_via(conduit: Conduit, function: u32, args: [u64; 6]) -> Result<[u64;
     Ok(raw_call(conduit, function, args))
 }
 
+/// `asm!` around an SMCCC call as Bulkhead's ABI makes it: the function id
+/// (`u32`) in x0 and the six arguments (`[u64; 6]`) in x1..x6, results in
+/// x0..x6, x7..x17 clobbered (SMCCC lets the callee change them); the
+/// template strings (which hold the `hvc #0` or `smc #0`) and any further
+/// operands and options come from the caller. Evaluates to x0..x6. Expand
+/// it inside an `unsafe` block.
+macro_rules! smccc_asm {
+    ([$($template:literal),+ $(,)?], $function:expr, $args:expr, $($operands:tt)*) => {{
+        let [a1, a2, a3, a4, a5, a6]: [u64; 6] = $args;
+        let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
+        core::arch::asm!(
+            $($template),+,
+            inlateout("x0") u64::from($function) => r0,
+            inlateout("x1") a1 => r1,
+            inlateout("x2") a2 => r2,
+            inlateout("x3") a3 => r3,
+            inlateout("x4") a4 => r4,
+            inlateout("x5") a5 => r5,
+            inlateout("x6") a6 => r6,
+            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
+            out("x17") _,
+            $($operands)*
+        );
+        [r0, r1, r2, r3, r4, r5, r6]
+    }};
+}
+pub(crate) use smccc_asm;
+
 /// Issues the instruction and returns x0..x3.
 pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64; 4] {
     let [r0, r1, r2, r3, ..] = raw_call_full(conduit, function, args);
@@ -74,49 +103,16 @@ pub(crate) fn raw_call(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64;
 /// costs nothing.
 #[inline]
 pub(crate) fn raw_call_full(conduit: Conduit, function: u32, args: [u64; 6]) -> [u64; 7] {
-    let [a1, a2, a3, a4, a5, a6] = args;
-    let (r0, r1, r2, r3, r4, r5, r6): (u64, u64, u64, u64, u64, u64, u64);
     match conduit {
         // a hypercall only changes the registers declared here; the
         // core never writes this partition's memory on a call, and the calls
         // that could start code at an address (CPU_ON, CPU_SUSPEND) are only
         // made by the runtime with its own entry point.
         // SAFETY: sound for the reasons just given.
-        Conduit::Hvc => unsafe {
-            asm!(
-                "hvc #0",
-                inlateout("x0") u64::from(function) => r0,
-                inlateout("x1") a1 => r1,
-                inlateout("x2") a2 => r2,
-                inlateout("x3") a3 => r3,
-                inlateout("x4") a4 => r4,
-                inlateout("x5") a5 => r5,
-                inlateout("x6") a6 => r6,
-                out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-                out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
-                out("x17") _,
-                options(nostack),
-            )
-        },
+        Conduit::Hvc => unsafe { smccc_asm!(["hvc #0"], function, args, options(nostack)) },
         // SAFETY: as for HVC; the core traps SMC and handles it the same way.
-        Conduit::Smc => unsafe {
-            asm!(
-                "smc #0",
-                inlateout("x0") u64::from(function) => r0,
-                inlateout("x1") a1 => r1,
-                inlateout("x2") a2 => r2,
-                inlateout("x3") a3 => r3,
-                inlateout("x4") a4 => r4,
-                inlateout("x5") a5 => r5,
-                inlateout("x6") a6 => r6,
-                out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-                out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
-                out("x17") _,
-                options(nostack),
-            )
-        },
+        Conduit::Smc => unsafe { smccc_asm!(["smc #0"], function, args, options(nostack)) },
     }
-    [r0, r1, r2, r3, r4, r5, r6]
 }
 
 /// Issues `function` with `HVC #1`, an immediate no Bulkhead call uses, and

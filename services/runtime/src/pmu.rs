@@ -13,6 +13,7 @@
 //! are idle (in WFI they execute nothing). The two differ in one way: the
 //! clock also jumps over time when every CPU idles; INST_RETIRED does not.
 
+use crate::hvc::smccc_asm;
 use core::arch::asm;
 
 /// PMCR_EL0.E (bit 0): counters enabled; C (bit 2): reset the cycle counter;
@@ -125,21 +126,18 @@ pub fn measure_hypercall(function: u32, arg1: u64) -> u64 {
     // SAFETY: the call only changes the registers declared clobbered here
     // (SMCCC: x0-x17); `start`/`end` are allocated apart from them.
     unsafe {
-        asm!(
-            "isb",
-            "mrs {start}, pmccntr_el0",
-            "hvc #0",
-            "mrs {end}, pmccntr_el0",
-            "isb",
+        smccc_asm!(
+            [
+                "isb",
+                "mrs {start}, pmccntr_el0",
+                "hvc #0",
+                "mrs {end}, pmccntr_el0",
+                "isb",
+            ],
+            function,
+            [arg1, 0, 0, 0, 0, 0],
             start = out(reg) start,
             end = out(reg) end,
-            inout("x0") u64::from(function) => _,
-            inout("x1") arg1 => _,
-            inout("x2") 0u64 => _, inout("x3") 0u64 => _, inout("x4") 0u64 => _,
-            inout("x5") 0u64 => _, inout("x6") 0u64 => _,
-            out("x7") _, out("x8") _, out("x9") _, out("x10") _,
-            out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-            out("x16") _, out("x17") _,
             options(nostack),
         );
     }
